@@ -1,0 +1,53 @@
+/**
+ * An image as every other folder sees it: its manifest, its config, and a way to read its blobs.
+ * Like go-containerregistry's v1.Image, it is a small read-only interface; `mutate.ts` is the one
+ * place new images are made from old ones.
+ */
+import type { Readable } from 'node:stream';
+import type { Descriptor, ImageConfig, Index, Manifest } from './types.ts';
+
+/** Reads blobs by digest, verifying them. The store, a registry and an OCI folder all provide one. */
+export interface BlobSource {
+  /** Stream a blob; the stream fails if the bytes do not match `desc.digest`. */
+  open(desc: Descriptor): Promise<Readable>;
+  /** The whole blob, verified (for small JSON documents). */
+  read(desc: Descriptor): Promise<Buffer>;
+}
+
+export interface Image {
+  readonly manifest: Manifest;
+  /** The exact bytes the digest names; never re-serialise a manifest you did not make. */
+  readonly manifestBytes: Buffer;
+  readonly digest: string;
+  readonly config: ImageConfig;
+  readonly configBytes: Buffer;
+  /** Where the layer blobs can be read. */
+  readonly blobs: BlobSource;
+}
+
+export interface ImageIndex {
+  readonly index: Index;
+  readonly indexBytes: Buffer;
+  readonly digest: string;
+  /** The images the index lists, in its order. */
+  readonly images: Image[];
+}
+
+export function descriptorOf(img: Image): Descriptor {
+  const desc: Descriptor = {
+    mediaType: img.manifest.mediaType ?? 'application/vnd.oci.image.manifest.v1+json',
+    digest: img.digest,
+    size: img.manifestBytes.length,
+  };
+  const platform = platformOf(img.config);
+  if (platform) desc.platform = platform;
+  return desc;
+}
+
+export function platformOf(config: ImageConfig): Descriptor['platform'] {
+  if (!config.os || !config.architecture) return undefined;
+  const p: NonNullable<Descriptor['platform']> = { architecture: config.architecture, os: config.os };
+  if (config.variant) p.variant = config.variant;
+  if (config['os.version']) p['os.version'] = config['os.version'];
+  return p;
+}
