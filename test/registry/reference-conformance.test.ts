@@ -61,7 +61,7 @@ test('Parse: every vector', (t) => {
     }
     const ref = parse(c.input);
     t.is(ref.toString(), c.input, `${label} round-trips`);
-    t.is<string | undefined>(ref.name, c.repository, `${label} name`);
+    t.is<string | undefined, string | undefined>(ref.name, c.repository, `${label} name`);
     t.is(ref.domain, c.domain ?? '', `${label} domain`);
     t.is(ref.tag, c.tag, `${label} tag`);
     t.is(ref.digest, c.digest, `${label} digest`);
@@ -111,8 +111,8 @@ test('ParseNamed accepts only canonical names', (t) => {
       continue;
     }
     const ref = parseNamed(c.input);
-    t.is<string | undefined>(ref.domain, c.domain, c.input);
-    t.is<string | undefined>(ref.path, c.path, c.input);
+    t.is<string | undefined, string | undefined>(ref.domain, c.domain, c.input);
+    t.is<string | undefined, string | undefined>(ref.path, c.path, c.input);
   }
 });
 
@@ -124,7 +124,7 @@ test('Serialization cases', (t) => {
       continue;
     }
     const ref = parse(input);
-    t.is<string | undefined>(ref.name, c.name);
+    t.is<string | undefined, string | undefined>(ref.name, c.name);
     t.is(ref.tag, c.tag);
     t.is(ref.digest, c.digest);
     t.is(JSON.stringify(ref), JSON.stringify(input));
