@@ -12,6 +12,11 @@ export interface BlobSource {
   open(desc: Descriptor): Promise<Readable>;
   /** The whole blob, verified (for small JSON documents). */
   read(desc: Descriptor): Promise<Buffer>;
+  /**
+   * Registry repositories known to hold a blob, so a push to the same registry can mount it
+   * instead of moving its bytes.
+   */
+  origins?(digest: string): { registry: string; repository: string }[];
 }
 
 export interface Image {
