@@ -1,0 +1,152 @@
+/**
+ * The one place bytes go on the wire. A tiny request/response interface with two adapters,
+ * node-fetch (the default, chosen by measurement: docs/decisions.md) and Node's own fetch
+ * (undici), so the transport above never knows which one runs. Redirects are never followed
+ * here: the transport follows them itself so credentials never leave for another host.
+ */
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { Readable } from 'node:stream';
+import tls from 'node:tls';
+import nodeFetch, { type RequestInit as NodeFetchInit } from 'node-fetch';
+import { ERROR_CODES, LadingError, fsError } from '../errors.ts';
+
+export interface HttpRequest {
+  method: string;
+  url: URL;
+  headers: Record<string, string>;
+  /** A Buffer, or a stream that is consumed once (the transport makes a fresh one per attempt). */
+  body?: Buffer | Readable;
+  signal?: AbortSignal;
+  /** Skip certificate verification (only for hosts the user named insecure). */
+  insecureTLS?: boolean;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: { get(name: string): string | null };
+  /** Always a stream; empty for HEAD. Read it, or call `discard()` to free the connection. */
+  body: Readable;
+}
+
+export interface HttpClient {
+  readonly name: string;
+  send(req: HttpRequest): Promise<HttpResponse>;
+  close(): void;
+}
+
+export interface HttpClientOptions {
+  /** PEM file with extra certificate authorities to trust (added to Node's built-in list). */
+  caFile?: string;
+  /** Upper bound of open connections per host. */
+  maxSockets?: number;
+}
+
+export type HttpClientKind = 'node-fetch' | 'undici';
+
+export function createHttpClient(kind: HttpClientKind = 'node-fetch', options: HttpClientOptions = {}): HttpClient {
+  return kind === 'undici' ? new UndiciClient(options) : new NodeFetchClient(options);
+}
+
+export async function readBody(res: HttpResponse, limit = 4 * 1024 * 1024): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    const b = chunk as Buffer;
+    size += b.length;
+    if (size > limit) {
+      res.body.destroy();
+      throw new LadingError(ERROR_CODES.REGISTRY, `the registry sent more than ${limit} bytes where a small document was expected`);
+    }
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Drop a response body we do not need, so its connection goes back to the pool. */
+export function discard(res: HttpResponse): void {
+  res.body.resume();
+  res.body.on('error', () => {});
+}
+
+function loadCA(caFile: string | undefined): string[] | undefined {
+  if (!caFile) return undefined;
+  try {
+    return [...tls.rootCertificates, readFileSync(caFile, 'utf8')];
+  } catch (err) {
+    throw fsError(ERROR_CODES.USAGE, 'read the CA file', caFile, err, 'caFile must name a PEM file of certificate authorities');
+  }
+}
+
+class NodeFetchClient implements HttpClient {
+  readonly name = 'node-fetch';
+  private readonly httpAgent: http.Agent;
+  private readonly httpsAgent: https.Agent;
+  private readonly insecureAgent: https.Agent;
+
+  constructor(options: HttpClientOptions) {
+    const common = { keepAlive: true, maxSockets: options.maxSockets ?? 16, scheduling: 'lifo' as const };
+    this.httpAgent = new http.Agent(common);
+    this.httpsAgent = new https.Agent({ ...common, ca: loadCA(options.caFile) });
+    this.insecureAgent = new https.Agent({ ...common, rejectUnauthorized: false });
+  }
+
+  async send(req: HttpRequest): Promise<HttpResponse> {
+    const agent = req.url.protocol === 'http:' ? this.httpAgent : req.insecureTLS ? this.insecureAgent : this.httpsAgent;
+    const init: NodeFetchInit = {
+      method: req.method,
+      headers: req.headers,
+      redirect: 'manual',
+      compress: false,
+      agent,
+      // node-fetch's AbortSignal type predates Node's own; they are the same object at run time.
+      signal: req.signal as NodeFetchInit['signal'],
+    };
+    if (req.body !== undefined) init.body = req.body;
+    const res = await nodeFetch(req.url.href, init);
+    const body = res.body ? (res.body as unknown as Readable) : Readable.from([]);
+    return { status: res.status, headers: res.headers, body };
+  }
+
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+    this.insecureAgent.destroy();
+  }
+}
+
+/**
+ * Node's built-in fetch. Without the `undici` package its dispatcher cannot take a CA or skip
+ * verification, so it only serves hosts Node already trusts (or NODE_EXTRA_CA_CERTS).
+ */
+class UndiciClient implements HttpClient {
+  readonly name = 'undici';
+
+  constructor(options: HttpClientOptions) {
+    if (options.caFile) {
+      throw new LadingError(ERROR_CODES.USAGE, 'the undici HTTP client cannot use caFile', {
+        hint: 'use the default node-fetch client, or NODE_EXTRA_CA_CERTS=FILE with undici',
+      });
+    }
+  }
+
+  async send(req: HttpRequest): Promise<HttpResponse> {
+    if (req.insecureTLS && req.url.protocol === 'https:') {
+      throw new LadingError(ERROR_CODES.USAGE, `the undici HTTP client cannot skip TLS verification for ${req.url.host}`);
+    }
+    const init: RequestInit & { duplex?: 'half' } = { method: req.method, headers: req.headers, redirect: 'manual', signal: req.signal };
+    if (req.body !== undefined) {
+      if (Buffer.isBuffer(req.body)) init.body = req.body;
+      else {
+        init.body = Readable.toWeb(req.body) as unknown as ReadableStream;
+        init.duplex = 'half';
+      }
+    }
+    const res = await fetch(req.url, init);
+    const body = res.body ? Readable.fromWeb(res.body as import('node:stream/web').ReadableStream) : Readable.from([]);
+    return { status: res.status, headers: res.headers, body };
+  }
+
+  close(): void {}
+}
