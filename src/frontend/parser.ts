@@ -95,7 +95,7 @@ export function parseDockerfile(text: string, file: string): ParsedDockerfile {
   const lines = splitLines(text);
   const problems = new Problems(file, lines);
   const warnings: ParseWarning[] = [];
-  const directives = new DirectiveReader(problems, warnings);
+  const directives = new DirectiveReader(problems);
   const nodes: InstructionNode[] = [];
   let comments: string[] = [];
 
@@ -197,10 +197,9 @@ export function parseDockerfile(text: string, file: string): ParsedDockerfile {
   }
   problems.throwIfAny();
 
-  const found = detectSyntaxAndCheck(lines);
-  const parsedDirectives: ParserDirectives = { escape: directives.escape };
-  if (found.syntax !== undefined) parsedDirectives.syntax = found.syntax;
-  if (found.check !== undefined) parsedDirectives.check = found.check;
+  const detected = detectSyntaxAndCheck(lines);
+  const parsedDirectives: ParserDirectives = { escape: directives.escape, ...detected.values };
+  warnings.unshift(...directiveWarnings(directives, detected));
   return { file, directives: parsedDirectives, nodes, warnings };
 }
 
@@ -319,25 +318,20 @@ const KNOWN_DIRECTIVES = new Set(['syntax', 'escape', 'check']);
  */
 class DirectiveReader {
   escape: EscapeChar = '\\';
+  /** Where each directive was read, and the lines that looked like one but came too late. */
+  readonly readAt = new Map<string, number>();
+  readonly lateAt: { name: string; line: number }[] = [];
+  unknownAt?: { name: string; line: number };
   private done = false;
-  private readonly seen = new Set<string>();
 
-  constructor(
-    private readonly problems: Problems,
-    private readonly warnings: ParseWarning[],
-  ) {}
+  constructor(private readonly problems: Problems) {}
 
   /** Returns true when the line is a directive (BuildKit then drops it from the comments). */
   read(content: string, lineNo: number): boolean {
     const match = DIRECTIVE.exec(content);
     const name = match?.[1]!.toLowerCase();
     if (this.done) {
-      if (name !== undefined && KNOWN_DIRECTIVES.has(name)) {
-        this.warnings.push({
-          message: `"# ${name}=" is read as a comment: parser directives must come before any instruction, comment or blank line`,
-          line: lineNo,
-        });
-      }
+      if (name !== undefined && KNOWN_DIRECTIVES.has(name)) this.lateAt.push({ name, line: lineNo });
       return false;
     }
     if (!match || name === undefined) {
@@ -346,18 +340,15 @@ class DirectiveReader {
     }
     if (!KNOWN_DIRECTIVES.has(name)) {
       this.done = true;
-      this.warnings.push({
-        message: `"${match[1]}" is not a parser directive (known: syntax, escape, check): the line is a comment and no directives are read after it`,
-        line: lineNo,
-      });
+      this.unknownAt = { name: match[1]!, line: lineNo };
       return false;
     }
     const column = content.indexOf('#') + 1;
-    if (this.seen.has(name)) {
+    if (this.readAt.has(name)) {
       this.problems.add(`only one ${name} parser directive can be used`, `remove all but one "# ${name}=" line`, lineNo, column);
       return false;
     }
-    this.seen.add(name);
+    this.readAt.set(name, lineNo);
     const value = match[2]!;
     if (name === 'escape') {
       if (value !== '\\' && value !== '`') {
@@ -374,18 +365,43 @@ class DirectiveReader {
  * `syntax` and `check` the way BuildKit finds them (DetectSyntax / ParseDirective): a separate scan
  * that skips a `#!` first line and, unlike the parser, does not allow indentation before `#`.
  */
-function detectSyntaxAndCheck(lines: string[]): { syntax?: string; check?: string } {
-  const found: { syntax?: string; check?: string } = {};
-  const seen = new Set<string>();
+function detectSyntaxAndCheck(lines: string[]): { values: { syntax?: string; check?: string }; lines: Map<string, number> } {
+  const values: { syntax?: string; check?: string } = {};
+  const at = new Map<string, number>();
   const start = lines[0]?.startsWith('#!') ? 1 : 0;
   for (let i = start; i < lines.length; i++) {
     const match = DIRECTIVE.exec(trimNewline(lines[i]!));
     const name = match?.[1]!.toLowerCase();
-    if (!match || name === undefined || !KNOWN_DIRECTIVES.has(name) || seen.has(name)) break;
-    seen.add(name);
-    if (name === 'syntax' || name === 'check') found[name] = match[2]!;
+    if (!match || name === undefined || !KNOWN_DIRECTIVES.has(name) || at.has(name)) break;
+    at.set(name, i + 1);
+    if (name === 'syntax' || name === 'check') values[name] = match[2]!;
   }
-  return found;
+  return { values, lines: at };
+}
+
+/** Directive lines that BuildKit reads as comments, or that its two scans disagree on. */
+function directiveWarnings(reader: DirectiveReader, detected: ReturnType<typeof detectSyntaxAndCheck>): ParseWarning[] {
+  const warnings: ParseWarning[] = [];
+  if (reader.unknownAt) {
+    warnings.push({
+      message: `"${reader.unknownAt.name}" is not a parser directive (known: syntax, escape, check): the line is a comment and no directives are read after it`,
+      line: reader.unknownAt.line,
+    });
+  }
+  for (const { name, line } of reader.lateAt) {
+    if (detected.lines.get(name) === line) continue; // a `#!` first line: the parser stops, syntax detection does not
+    warnings.push({
+      message: `"# ${name}=" is read as a comment: parser directives must come before any instruction, comment or blank line`,
+      line,
+    });
+  }
+  for (const name of ['syntax', 'check']) {
+    const line = reader.readAt.get(name);
+    if (line !== undefined && detected.lines.get(name) !== line) {
+      warnings.push({ message: `"# ${name}=" is ignored: BuildKit looks for it only on unindented lines at the top of the file`, line });
+    }
+  }
+  return warnings;
 }
 
 // ---------------------------------------------------------------------------------------------
