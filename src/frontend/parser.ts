@@ -389,7 +389,8 @@ function directiveWarnings(reader: DirectiveReader, detected: ReturnType<typeof 
     });
   }
   for (const { name, line } of reader.lateAt) {
-    if (detected.lines.get(name) === line) continue; // a `#!` first line: the parser stops, syntax detection does not
+    // After a `#!` first line the parser reads no directives, but syntax detection skips that line.
+    if (name !== 'escape' && detected.lines.get(name) === line) continue;
     warnings.push({
       message: `"# ${name}=" is read as a comment: parser directives must come before any instruction, comment or blank line`,
       line,
