@@ -32,7 +32,7 @@ export class Authenticator {
   readonly registry: string;
   private challenge?: Challenge;
   private credential?: Promise<Credential | undefined>;
-  private readonly tokens = new TTLCache<string, string>({ max: 256 });
+  private readonly tokens = new TTLCache<string, { token: string; lifeMs: number }>({ max: 256 });
   private readonly issued = new Set<string>();
   private readonly options: AuthenticatorOptions;
 
@@ -87,7 +87,8 @@ export class Authenticator {
     if (ch.scheme !== 'bearer') return undefined;
     const key = this.tokenKey(scopes);
     const cached = this.tokens.get(key);
-    if (cached && this.tokens.getRemainingTTL(key) > minValidityMs) return `Bearer ${cached}`;
+    // Renew ahead of a long upload, but never ask for more than half a token's life.
+    if (cached && this.tokens.getRemainingTTL(key) > Math.min(minValidityMs, cached.lifeMs / 2)) return `Bearer ${cached.token}`;
     const token = await this.fetchToken(scopes);
     return `Bearer ${token}`;
   }
@@ -153,7 +154,8 @@ export class Authenticator {
     this.issued.add(token);
     // Renew a little before the registry would refuse it: 10% of its life, at most 10 s.
     const lifeMs = Math.max(1, seconds) * 1000;
-    this.tokens.set(this.tokenKey(requested), token, { ttl: Math.max(500, lifeMs - Math.min(10_000, lifeMs / 10)) });
+    const ttl = Math.max(500, lifeMs - Math.min(10_000, lifeMs / 10));
+    this.tokens.set(this.tokenKey(requested), { token, lifeMs: ttl }, { ttl });
     safeEmit(this.options.onEvent, { type: 'auth', registry: this.registry, scopes, source: cred?.source ?? 'anonymous', scheme: 'bearer' });
     return token;
   }
