@@ -9,7 +9,8 @@ export type LayerEntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'ch
 
 /** Where a regular file's bytes come from. */
 export type ContentSource =
-  | { kind: 'path'; path: string }
+  /** A file on disk; with `digest`, the writer fails if the bytes it reads hash differently. */
+  | { kind: 'path'; path: string; digest?: () => Promise<string> }
   | { kind: 'bytes'; data: Uint8Array }
   | { kind: 'stream'; open: () => Readable | Promise<Readable> };
 

@@ -2,6 +2,7 @@
  * Deterministic tar writing on tar-stream: the same entries give the same bytes on any machine.
  * Entries are sorted, times clamped to the epoch, owners numeric only, hard links written once.
  */
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -130,6 +131,7 @@ async function writeBody(pack: tar.Pack, header: TarHeader, entry: LayerEntry): 
     sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
   });
   const input = source.kind === 'path' ? createReadStream(source.path) : await source.open();
+  const hash = source.kind === 'path' && source.digest ? createHash('sha256') : undefined;
   try {
     // tar-stream's entry is a streamx stream, which node:stream's pipeline does not fully
     // understand; pump by hand with backpressure.
@@ -139,7 +141,17 @@ async function writeBody(pack: tar.Pack, header: TarHeader, entry: LayerEntry): 
     });
     for await (const chunk of input as AsyncIterable<Buffer>) {
       if (sinkError) throw sinkError;
+      hash?.update(chunk);
       if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', resolve));
+    }
+    if (hash && source.kind === 'path' && source.digest) {
+      const expected = await source.digest();
+      if (`sha256:${hash.digest('hex')}` !== expected) {
+        out.destroy(new Error('content changed'));
+        throw new LadingError(ERROR_CODES.CONTEXT, `${source.path} changed during the build`, {
+          hint: 'do not modify the build context while a build runs; nothing was cached',
+        });
+      }
     }
     out.end(undefined);
     await done;

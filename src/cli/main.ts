@@ -1,0 +1,165 @@
+/**
+ * The `lading` command: argv → library calls → exit status. Imports only the public API.
+ */
+import { parseArgs } from 'node:util';
+import { writeFile } from 'node:fs/promises';
+import { build, ERROR_CODES, isLadingError, LadingError, VERSION, type BuildOptions, type ErrorCode, type OutputSpec } from '../index.ts';
+import { BUILD_OPTIONS, COMMANDS, GLOBAL_OPTIONS, helpText, parseArgsConfig } from './options.ts';
+import { createRenderer } from './progress.ts';
+
+/** Exit statuses: stable, documented in docs/cli.md. */
+export const EXIT = { OK: 0, BUILD: 1, USAGE: 2, REGISTRY: 3, INTERNAL: 70, INTERRUPTED: 130 } as const;
+
+export function exitStatusFor(code: ErrorCode): number {
+  switch (code) {
+    case ERROR_CODES.USAGE:
+      return EXIT.USAGE;
+    case ERROR_CODES.REGISTRY:
+    case ERROR_CODES.REGISTRY_AUTH:
+    case ERROR_CODES.REFERENCE:
+      return EXIT.REGISTRY;
+    case ERROR_CODES.INTERRUPTED:
+      return EXIT.INTERRUPTED;
+    case ERROR_CODES.INTERNAL:
+      return EXIT.INTERNAL;
+    default:
+      return EXIT.BUILD;
+  }
+}
+
+function usage(message: string, hint?: string): LadingError {
+  return new LadingError(ERROR_CODES.USAGE, message, { hint: hint ?? 'run `lading --help` for usage' });
+}
+
+function globalHelp(): string {
+  const cmds = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`).join('\n');
+  return `Usage: lading [--version] [--help] COMMAND [OPTIONS]\n\nBuild OCI container images without a Docker daemon.\n\nCommands:\n${cmds}\n\nRun 'lading COMMAND --help' for a command's options.\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(globalHelp());
+    return command === undefined ? EXIT.USAGE : EXIT.OK;
+  }
+  if (command === '--version' || command === '-v' || command === 'version') {
+    process.stdout.write(`lading ${VERSION}\n`);
+    return EXIT.OK;
+  }
+  void GLOBAL_OPTIONS;
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort(new Error('interrupted'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    switch (command) {
+      case 'build':
+        return await buildCommand(rest, controller.signal);
+      default:
+        throw usage(`unknown command "${command}"`, `commands are ${COMMANDS.map((c) => c.name).join(', ')}`);
+    }
+  } catch (err) {
+    return reportError(err);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function reportError(err: unknown): number {
+  if (isLadingError(err)) {
+    process.stderr.write(`error: ${err.describe()}\n`);
+    return exitStatusFor(err.code);
+  }
+  process.stderr.write(`internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+  return EXIT.INTERNAL;
+}
+
+function parse(args: string[], defs: typeof BUILD_OPTIONS): { values: Record<string, unknown>; positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({ args, options: parseArgsConfig(defs), allowPositionals: true, strict: true });
+    return { values: values as Record<string, unknown>, positionals };
+  } catch (err) {
+    throw usage((err as Error).message.replace(/\. To specify.*$/s, ''));
+  }
+}
+
+function keyValues(list: string[] | undefined, what: string, fromEnv: boolean): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list ?? []) {
+    const eq = item.indexOf('=');
+    if (eq < 0) {
+      if (fromEnv && process.env[item] !== undefined) out[item] = process.env[item]!;
+      else if (!fromEnv) throw usage(`${what} "${item}" needs a value`, `write ${what} KEY=VALUE`);
+      continue;
+    }
+    if (eq === 0) throw usage(`${what} "${item}" has no name`);
+    out[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return out;
+}
+
+export function parseOutput(spec: string): OutputSpec {
+  const fields: Record<string, string> = {};
+  for (const part of spec.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) throw usage(`invalid --output "${spec}"`, 'write --output type=oci,dest=DIR or type=docker,dest=FILE.tar');
+    fields[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+  }
+  const type = fields.type;
+  const dest = fields.dest;
+  if ((type === 'oci' || type === 'docker') && dest) return { type, dest };
+  if (type !== 'oci' && type !== 'docker') throw usage(`unsupported output type "${type ?? ''}"`, 'use type=oci or type=docker');
+  throw usage(`--output type=${type} needs dest=PATH`);
+}
+
+async function buildCommand(args: string[], signal: AbortSignal): Promise<number> {
+  const { values: v, positionals } = parse(args, BUILD_OPTIONS);
+  if (v.help) {
+    process.stdout.write(helpText(COMMANDS.find((c) => c.name === 'build')!));
+    return EXIT.OK;
+  }
+  if (positionals.length > 1) throw usage(`build takes one context folder, got ${positionals.length}: ${positionals.join(' ')}`);
+  const str = (k: string): string | undefined => v[k] as string | undefined;
+  const list = (k: string): string[] | undefined => v[k] as string[] | undefined;
+  const compression = str('compression');
+  if (compression !== undefined && !['gzip', 'uncompressed', 'none'].includes(compression)) {
+    throw usage(`unsupported --compression "${compression}"`, 'use gzip or uncompressed');
+  }
+  const level = str('compression-level');
+  if (level !== undefined && !/^[1-9]$/.test(level)) throw usage(`--compression-level must be 1 to 9, not "${level}"`);
+  const format = str('format');
+  if (format !== undefined && format !== 'oci' && format !== 'docker') throw usage(`unsupported --format "${format}"`, 'use oci or docker');
+  const progressMode = str('progress') ?? 'auto';
+  if (!['auto', 'plain', 'quiet', 'tty'].includes(progressMode)) throw usage(`unsupported --progress "${progressMode}"`, 'use auto, plain or quiet');
+  const quiet = Boolean(v.quiet) || progressMode === 'quiet';
+  const outputs = (list('output') ?? []).map(parseOutput);
+  const buildContexts = keyValues(list('build-context'), '--build-context', false);
+  const renderer = createRenderer(quiet ? 'quiet' : 'plain', process.stderr);
+
+  const options: BuildOptions = {
+    context: positionals[0] ?? '.',
+    file: str('file'),
+    tags: list('tag') ?? [],
+    buildArgs: keyValues(list('build-arg'), '--build-arg', true),
+    target: str('target'),
+    platform: str('platform'),
+    outputs,
+    buildContexts,
+    cacheDir: str('cache-dir'),
+    noCache: Boolean(v['no-cache']),
+    noCacheFilter: list('no-cache-filter'),
+    compression: compression === undefined ? undefined : compression === 'gzip' ? 'gzip' : 'none',
+    compressionLevel: level === undefined ? undefined : Number(level),
+    format: format as BuildOptions['format'],
+    labels: keyValues(list('label'), '--label', false),
+    signal,
+    onEvent: renderer.onEvent,
+  };
+  const result = await build(options);
+  renderer.finish(result);
+  const iidfile = str('iidfile');
+  if (iidfile) await writeFile(iidfile, result.digest);
+  process.stdout.write(`${result.digest}\n`);
+  return EXIT.OK;
+}

@@ -1,0 +1,443 @@
+/**
+ * The build engine: walks a BuildGraph stage by stage (stages that do not read each other run at
+ * the same time) and step by step. Every step that touches the file system has a content key; a
+ * hit reuses the layer it made before, a miss makes it. Steps that only change the config make no
+ * layer and do not move the key chain, so editing a LABEL never rebuilds a layer.
+ */
+import { ERROR_CODES, LadingError, throwIfAborted } from '../errors.ts';
+import type { BuildContext } from '../context/context.ts';
+import type { CopyStep, RunStep, Step, WorkdirStep } from '../frontend/dispatch.ts';
+import { loadDockerfile, type Frontend } from '../frontend/index.ts';
+import type { Command, StageNode } from '../graph/types.ts';
+import type { BlobSource, Image } from '../image/image.ts';
+import { assembleImage, layersOf } from '../image/mutate.ts';
+import { parsePlatform, platformToString } from '../image/platform.ts';
+import type { ContainerConfig, HistoryEntry, ImageConfig, LayerDescriptor, Platform } from '../image/types.ts';
+import type { LayerEntry } from '../layer/entry.ts';
+import { FsIndex, type IndexedLayer } from '../layer/fs-index.ts';
+import { writeLayer } from '../layer/write-layer.ts';
+import type { BlobStore } from '../store/blob-store.ts';
+import type { CacheIndex } from '../store/cache-index.ts';
+import { layeredBlobSource } from './blobs.ts';
+import { describeSources, planCopy, type CopyMatch } from './copy-plan.ts';
+import { contextMatches, heredocMatches, isHeredocSource } from './copy-sources.ts';
+import type { BuildEvent, StepRef } from './events.ts';
+import { FsIndexer, indexedLayerOf } from './fs-indexer.ts';
+import { baseKey, stepKey, type LayerSettings } from './keys.ts';
+import type { RunExecutor, RunSession } from './run-executor.ts';
+import { resolveIds, type Ids } from './users.ts';
+
+export interface EngineOptions {
+  dockerfile: { text: string; path: string };
+  context: BuildContext;
+  store: BlobStore;
+  cache: CacheIndex;
+  buildArgs?: ReadonlyMap<string, string>;
+  target?: string;
+  platform: Platform;
+  buildPlatform: Platform;
+  /** Find an image (a base, or the source of `COPY --from`) for a platform. */
+  resolveImage: (ref: string, platform: Platform) => Promise<Image>;
+  /** Executes RUN steps; without one, RUN is an error naming the step. */
+  runner?: RunExecutor;
+  layer: LayerSettings;
+  format?: 'oci' | 'docker';
+  noCache?: boolean;
+  /** Stages (by name or index) whose steps always run. */
+  noCacheFilter?: string[];
+  signal?: AbortSignal;
+  onEvent?: (event: BuildEvent) => void;
+}
+
+export interface StepReport {
+  stage: number;
+  text: string;
+  cached: boolean;
+  layer?: string;
+  ms: number;
+}
+
+export interface EngineResult {
+  image: Image;
+  layers: LayerDescriptor[];
+  steps: StepReport[];
+  warnings: string[];
+  /** Base images used (for annotations and provenance). */
+  bases: { ref: string; digest: string }[];
+}
+
+/** A finished stage: what the next stage (or COPY --from) starts from. */
+interface StageResult {
+  key: string;
+  config: ImageConfig;
+  layers: LayerDescriptor[];
+  blobs: BlobSource;
+  fs: Lazy<FsIndex>;
+}
+
+type Lazy<T> = () => Promise<T>;
+
+function lazy<T>(make: () => Promise<T>): Lazy<T> {
+  let p: Promise<T> | undefined;
+  return () => (p ??= make());
+}
+
+export async function runBuild(options: EngineOptions): Promise<EngineResult> {
+  const started = Date.now();
+  const emit = (e: BuildEvent): void => options.onEvent?.(e);
+  const frontend = loadDockerfile(options.dockerfile.text, {
+    file: options.dockerfile.path,
+    buildArgs: options.buildArgs,
+    target: options.target,
+    buildPlatform: options.buildPlatform,
+    targetPlatform: options.platform,
+  });
+  const { graph } = frontend;
+  const warnings = graph.warnings.map((w) => (w.location ? `${w.location.file}:${w.location.line}: ${w.message}` : w.message));
+  for (const w of graph.warnings) emit({ type: 'warning', message: w.message, file: w.location?.file, line: w.location?.line });
+  emit({ type: 'build-start', stages: graph.order, platform: platformToString(options.platform) });
+
+  const builder = new Builder(options, frontend, emit);
+  try {
+    const final = await builder.stage(graph.target);
+    const image = assembleImage({ config: final.config, layers: final.layers, format: options.format, blobs: final.blobs });
+    emit({
+      type: 'build-done',
+      digest: image.digest,
+      ms: Date.now() - started,
+      layersMade: builder.reports.filter((r) => !r.cached && r.layer).length,
+      layersCached: builder.reports.filter((r) => r.cached && r.layer).length,
+    });
+    return { image, layers: final.layers, steps: builder.reports, warnings, bases: builder.bases };
+  } finally {
+    await builder.dispose();
+  }
+}
+
+class Builder {
+  readonly reports: StepReport[] = [];
+  readonly bases: { ref: string; digest: string }[] = [];
+  private readonly indexer: FsIndexer;
+  private readonly results = new Map<number, Promise<StageResult>>();
+  private readonly sessions: RunSession[] = [];
+
+  constructor(
+    private readonly options: EngineOptions,
+    private readonly frontend: Frontend,
+    private readonly emit: (e: BuildEvent) => void,
+  ) {
+    this.indexer = new FsIndexer(options.store);
+  }
+
+  /** A stage's result, built once; its dependencies start at the same time and are shared. */
+  stage(index: number): Promise<StageResult> {
+    let p = this.results.get(index);
+    if (!p) {
+      const node = this.frontend.graph.stages[index]!;
+      p = (async () => {
+        const deps = await Promise.allSettled(node.dependsOn.map((d) => this.stage(d)));
+        const failed = deps.find((d): d is PromiseRejectedResult => d.status === 'rejected');
+        if (failed) throw failed.reason;
+        return this.buildStage(node);
+      })();
+      this.results.set(index, p);
+    }
+    return p;
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.allSettled(this.sessions.map((s) => s.dispose()));
+  }
+
+  private noCacheFor(node: StageNode): boolean {
+    if (this.options.noCache) return true;
+    return (this.options.noCacheFilter ?? []).some(
+      (f) => f === String(node.stage.index) || (node.stage.name !== undefined && f.toLowerCase() === node.stage.name),
+    );
+  }
+
+  private async buildStage(node: StageNode): Promise<StageResult> {
+    const run = new StageRun(this, node, node.platform ? parsePlatform(node.platform) : this.options.platform);
+    return run.execute();
+  }
+
+  // The pieces StageRun needs from the build as a whole.
+  get opts(): EngineOptions {
+    return this.options;
+  }
+  get fe(): Frontend {
+    return this.frontend;
+  }
+  get fsIndexer(): FsIndexer {
+    return this.indexer;
+  }
+  send(e: BuildEvent): void {
+    this.emit(e);
+  }
+  track(session: RunSession): void {
+    this.sessions.push(session);
+  }
+  untrack(session: RunSession): void {
+    const i = this.sessions.indexOf(session);
+    if (i >= 0) this.sessions.splice(i, 1);
+  }
+  noCacheForNode(node: StageNode): boolean {
+    return this.noCacheFor(node);
+  }
+}
+
+/** One stage being built: its key chain, config, layers and (when RUN needs it) a root fs. */
+class StageRun {
+  private key = '';
+  private layers: LayerDescriptor[] = [];
+  private history: HistoryEntry[] = [];
+  private readonly fallbacks = new Map<string, BlobSource>();
+  private fs: Lazy<FsIndex> = async () => new FsIndex();
+  private session?: RunSession;
+  private readonly created: string;
+
+  constructor(
+    private readonly b: Builder,
+    private readonly node: StageNode,
+    private readonly platform: Platform,
+  ) {
+    this.created = new Date(b.opts.layer.epoch * 1000).toISOString();
+  }
+
+  private get o(): EngineOptions {
+    return this.b.opts;
+  }
+
+  private blobs(): BlobSource {
+    return layeredBlobSource(this.o.store, this.fallbacks);
+  }
+
+  async execute(): Promise<StageResult> {
+    throwIfAborted(this.o.signal);
+    const base = await this.resolveBase();
+    this.key = base.key;
+    this.layers = [...base.layers];
+    this.history = [...(base.config.history ?? [])];
+    for (const l of base.layers) this.fallbacks.set(l.digest, base.blobs);
+    this.fs = base.fs;
+    this.b.send({ type: 'stage-start', stage: this.node.stage.index, stageName: this.node.stage.name, base: this.node.stage.from.image });
+
+    const dispatcher = this.b.fe.dispatcher(this.node.stage.index, base.config.config, this.platform);
+    const commands: Command[] = [...this.b.fe.triggers(base.config.config?.OnBuild, this.node.stage.from.location), ...this.node.stage.commands];
+    try {
+      for (let i = 0; i < commands.length; i++) {
+        throwIfAborted(this.o.signal);
+        const cmd = commands[i]!;
+        const step = dispatcher.dispatch(cmd);
+        if (step) await this.step(step, { stage: this.node.stage.index, stageName: this.node.stage.name, step: i + 1, total: commands.length, text: step.history, line: cmd.location.line });
+      }
+    } finally {
+      if (this.session) {
+        this.b.untrack(this.session);
+        await this.session.dispose();
+      }
+    }
+
+    const container: ContainerConfig = dispatcher.config;
+    const author = dispatcher.author ?? base.config.author;
+    const config: ImageConfig = {
+      architecture: this.platform.architecture,
+      os: this.platform.os,
+      ...(this.platform.variant ? { variant: this.platform.variant } : {}),
+      created: this.created,
+      ...(author ? { author } : {}),
+      config: container,
+      rootfs: { type: 'layers', diff_ids: this.layers.map((l) => l.diffID) },
+      history: this.history,
+    };
+    return { key: this.key, config, layers: this.layers, blobs: this.blobs(), fs: this.fs };
+  }
+
+  private async resolveBase(): Promise<StageResult> {
+    const { base } = this.node;
+    const p = platformToString(this.platform);
+    if (base.kind === 'stage') return this.b.stage(base.index);
+    if (base.kind === 'scratch') {
+      return {
+        key: baseKey('scratch', 'scratch', p),
+        config: { architecture: this.platform.architecture, os: this.platform.os, rootfs: { type: 'layers', diff_ids: [] } },
+        layers: [],
+        blobs: layeredBlobSource(this.o.store, new Map()),
+        fs: async () => new FsIndex(),
+      };
+    }
+    const image = await this.o.resolveImage(base.ref, this.platform);
+    this.b.bases.push({ ref: base.ref, digest: image.digest });
+    this.b.send({ type: 'base-resolved', stage: this.node.stage.index, ref: base.ref, digest: image.digest });
+    const layers = layersOf(image);
+    return {
+      key: baseKey('image', image.digest, p),
+      config: image.config,
+      layers,
+      blobs: image.blobs,
+      fs: lazy(() => this.b.fsIndexer.indexAll(layers, image.blobs)),
+    };
+  }
+
+  private async step(step: Step, ref: StepRef): Promise<void> {
+    const t0 = Date.now();
+    this.b.send({ type: 'step-start', ref });
+    if (step.kind === 'config') {
+      this.history.push({ created: this.created, created_by: step.history, comment: 'lading', empty_layer: true });
+      this.b.send({ type: 'step-done', ref, ms: Date.now() - t0, emptyLayer: true });
+      return;
+    }
+    const inputs = await this.inputs(step);
+    const key = stepKey(this.key, step.key, inputs.describe, this.o.layer);
+    const hit = this.b.noCacheForNode(this.node) ? undefined : await this.lookup(key);
+    let layer: LayerDescriptor | null;
+    if (hit !== undefined) {
+      layer = hit;
+      if (layer) this.appendLayer(layer, undefined);
+      if (layer && this.session) await this.session.addLayer({ descriptor: layer, open: () => this.blobs().open(layer!) });
+      this.b.send({ type: 'step-cached', ref, layer: layer?.digest });
+    } else {
+      const entries = await this.make(step, inputs, ref);
+      layer = entries.length === 0 ? null : await this.write(entries, ref);
+      await this.o.cache.put({ key, layer });
+      if (layer) {
+        this.appendLayer(layer, await indexedLayerOf(entries, this.o.layer.epoch));
+        if (this.session && step.kind !== 'run') await this.session.addLayer({ descriptor: layer, open: () => this.blobs().open(layer!) });
+      }
+      this.b.send({ type: 'step-done', ref, ms: Date.now() - t0, layer: layer?.digest, layerBytes: layer?.size, emptyLayer: layer === null });
+    }
+    this.key = key;
+    this.history.push({ created: this.created, created_by: step.history, comment: 'lading', ...(layer ? {} : { empty_layer: true }) });
+    this.b.reports.push({ stage: this.node.stage.index, text: step.history, cached: hit !== undefined, ...(layer ? { layer: layer.digest } : {}), ms: Date.now() - t0 });
+  }
+
+  private async lookup(key: string): Promise<LayerDescriptor | null | undefined> {
+    const record = await this.o.cache.get(key);
+    if (!record) return undefined;
+    // A pruned blob makes the record useless: treat it as a miss.
+    if (record.layer && !(await this.o.store.has(record.layer.digest))) return undefined;
+    return record.layer;
+  }
+
+  private appendLayer(layer: LayerDescriptor, indexed: IndexedLayer | undefined): void {
+    this.layers.push(layer);
+    const before = this.fs;
+    const blobs = this.blobs();
+    if (indexed) this.b.fsIndexer.remember(layer.diffID, indexed);
+    this.fs = lazy(async () => {
+      const idx = (await before()).clone();
+      idx.apply(indexed ?? (await this.b.fsIndexer.index(layer, blobs)));
+      return idx;
+    });
+  }
+
+  private async write(entries: LayerEntry[], ref: StepRef): Promise<LayerDescriptor> {
+    return writeLayer(entries, this.o.store, {
+      compression: this.o.layer.compression,
+      level: this.o.layer.level,
+      epoch: this.o.layer.epoch,
+      format: this.o.format,
+      signal: this.o.signal,
+      onBytes: (n) => this.b.send({ type: 'layer-progress', ref, bytes: n }),
+    });
+  }
+
+  /** What a step reads besides its instruction, described for the key (no image files needed). */
+  private async inputs(step: Exclude<Step, { kind: 'config' }>): Promise<{ describe: string[]; matches?: CopyMatch[] }> {
+    if (step.kind === 'workdir') return { describe: [] };
+    if (step.kind === 'run') return { describe: [] };
+    return this.copyInputs(step);
+  }
+
+  private async copyInputs(step: CopyStep): Promise<{ describe: string[]; matches: CopyMatch[] }> {
+    if (step.from !== undefined) {
+      throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `${step.kind.toUpperCase()} --from is not supported yet`, { location: step.location });
+    }
+    const heredocSources = step.sources.filter((s) => isHeredocSource(s, step.inline));
+    const fileSources = step.sources.filter((s) => !isHeredocSource(s, step.inline));
+    for (const s of fileSources) {
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s) || s.startsWith('git@')) {
+        throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `${step.kind.toUpperCase()} from a URL is not supported yet: ${s}`, { location: step.location });
+      }
+    }
+    const matches = [
+      ...(await contextMatches(this.o.context, fileSources, step.excludes, step.location, step.kind.toUpperCase())),
+      ...heredocMatches(step.inline, heredocSources),
+    ];
+    return { describe: await describeSources(matches, false), matches };
+  }
+
+  private async make(step: Exclude<Step, { kind: 'config' }>, inputs: { matches?: CopyMatch[] }, ref: StepRef): Promise<LayerEntry[]> {
+    switch (step.kind) {
+      case 'copy':
+      case 'add':
+        return this.makeCopy(step, inputs.matches ?? []);
+      case 'workdir':
+        return this.makeWorkdir(step);
+      case 'run':
+        return this.makeRun(step, ref);
+    }
+  }
+
+  private async owner(spec: string | undefined, fs: FsIndex | undefined): Promise<Ids | undefined> {
+    if (spec === undefined || spec === '') return undefined;
+    const idx = fs ?? (await this.fs());
+    return resolveIds(spec, idx.fileContent('etc/passwd'), idx.fileContent('etc/group'));
+  }
+
+  private async makeCopy(step: CopyStep, matches: CopyMatch[]): Promise<LayerEntry[]> {
+    // --link layers are independent of what is below them: no need to read the image.
+    const fs = step.link ? undefined : await this.fs();
+    const owner = await this.owner(step.chown, fs);
+    const plan = planCopy(matches, {
+      dest: step.dest,
+      destIsDir: step.destIsDir,
+      parents: step.parents,
+      fs,
+      owner,
+      keepOwnership: false,
+      chmod: step.chmod,
+      location: step.location,
+    });
+    return plan.map((p) => p.entry);
+  }
+
+  private async makeWorkdir(step: WorkdirStep): Promise<LayerEntry[]> {
+    const fs = await this.fs();
+    if (fs.isDirectory(step.path)) return [];
+    const owner = step.user ? await this.owner(step.user, fs) : undefined;
+    const dir = { rel: '', type: 'directory' as const, mode: 0o755, uid: 0, gid: 0, size: 0 };
+    return planCopy([{ path: '', root: dir, entries: [] }], {
+      dest: step.path,
+      destIsDir: true,
+      parents: false,
+      fs,
+      owner,
+      keepOwnership: false,
+      location: step.location,
+    }).map((p) => p.entry);
+  }
+
+  private async makeRun(step: RunStep, ref: StepRef): Promise<LayerEntry[]> {
+    if (!this.o.runner) {
+      throw new LadingError(ERROR_CODES.SANDBOX, 'this build has a RUN step but no sandbox to run it in', {
+        location: step.location,
+        hint: 'install bubblewrap (bwrap) or proot, or run lading as root (chroot)',
+      });
+    }
+    if (!this.session) {
+      const session = await this.o.runner.session();
+      this.session = session;
+      this.b.track(session);
+      const blobs = this.blobs();
+      for (const layer of this.layers) await session.addLayer({ descriptor: layer, open: () => blobs.open(layer) });
+    }
+    const outcome = await this.session.run(step, [], {
+      signal: this.o.signal,
+      onOutput: (chunk, stream) => this.b.send({ type: 'step-output', ref, stream, text: chunk.toString('utf8') }),
+    });
+    return outcome.entries;
+  }
+}
+
+export { runBuild as build };

@@ -1,0 +1,79 @@
+/**
+ * Where COPY and ADD read from, turned into CopyMatch lists: the build context (with
+ * .dockerignore), heredoc bodies, and the file systems of other stages and images.
+ */
+import { ERROR_CODES, LadingError, type SourceLocation } from '../errors.ts';
+import type { BuildContext, ContextEntry } from '../context/context.ts';
+import { sha256 } from '../image/digest.ts';
+import type { CopyMatch, CopySourceFile } from './copy-plan.ts';
+
+function fromContextEntry(context: BuildContext, e: ContextEntry): CopySourceFile {
+  const file: CopySourceFile = { rel: e.rel, type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size };
+  if (e.type === 'file') {
+    let digest: Promise<string> | undefined;
+    const digestOf = (): Promise<string> => (digest ??= context.digest(e));
+    file.digest = digestOf;
+    // The bytes written must be the bytes hashed: the writer checks this digest as it reads.
+    file.source = { kind: 'path', path: e.abs, digest: digestOf };
+  }
+  if (e.linkname !== undefined) file.linkname = e.linkname;
+  if (e.linkKey !== undefined) file.linkKey = e.linkKey;
+  return file;
+}
+
+/** Resolve every source in the context; a source that matches nothing is an error naming it. */
+export async function contextMatches(
+  context: BuildContext,
+  sources: string[],
+  excludes: string[],
+  location: SourceLocation,
+  instruction: string,
+): Promise<CopyMatch[]> {
+  const out: CopyMatch[] = [];
+  for (const source of sources) {
+    const matches = await context.match(source, excludes);
+    if (matches.length === 0) {
+      const cleaned = source.replace(/^\/+/, '');
+      const ignored = context.isIgnored(cleaned);
+      throw new LadingError(ERROR_CODES.CONTEXT, `${instruction} source "${source}" matches nothing in the build context`, {
+        location,
+        hint: ignored
+          ? `"${source}" is excluded by .dockerignore; remove the pattern that excludes it`
+          : `check the path: sources are relative to the context folder ${context.root}, and cannot leave it`,
+      });
+    }
+    for (const m of matches) {
+      out.push({ path: m.path, root: fromContextEntry(context, m.root), entries: m.entries.map((e) => fromContextEntry(context, e)) });
+    }
+  }
+  return out;
+}
+
+/** `COPY <<EOF /dest`: each heredoc is a file named after its delimiter, mode 0644. */
+export function heredocMatches(inline: { name: string; content: string }[], sources: string[]): CopyMatch[] {
+  const out: CopyMatch[] = [];
+  for (const source of sources) {
+    const name = /^<<-?\s*["']?([^"']+)["']?$/.exec(source)?.[1];
+    const doc = inline.find((d) => d.name === name);
+    if (!doc) continue;
+    const data = Buffer.from(doc.content, 'utf8');
+    const digest = sha256(data);
+    const file: CopySourceFile = {
+      rel: doc.name,
+      type: 'file',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      size: data.length,
+      source: { kind: 'bytes', data },
+      digest: async () => digest,
+    };
+    out.push({ path: doc.name, root: file, entries: [file] });
+  }
+  return out;
+}
+
+export function isHeredocSource(source: string, inline: { name: string }[]): boolean {
+  const name = /^<<-?\s*["']?([^"']+)["']?$/.exec(source)?.[1];
+  return name !== undefined && inline.some((d) => d.name === name);
+}

@@ -1,0 +1,28 @@
+/** Progress events of a build, as the CLI renders them and library users receive them. */
+
+export interface StepRef {
+  /** Stage index in the Dockerfile and its name, if any. */
+  stage: number;
+  stageName?: string;
+  /** 1-based position of the step in its stage. */
+  step: number;
+  total: number;
+  /** The instruction as expanded, e.g. `COPY app.js /app/`. */
+  text: string;
+  line: number;
+}
+
+export type BuildEvent =
+  | { type: 'build-start'; stages: number[]; platform: string }
+  | { type: 'stage-start'; stage: number; stageName?: string; base: string }
+  | { type: 'base-resolved'; stage: number; ref: string; digest: string }
+  | { type: 'step-start'; ref: StepRef }
+  | { type: 'step-cached'; ref: StepRef; layer?: string }
+  | { type: 'step-done'; ref: StepRef; ms: number; layer?: string; layerBytes?: number; emptyLayer: boolean }
+  | { type: 'step-miss-reason'; ref: StepRef; reason: string }
+  | { type: 'step-output'; ref: StepRef; stream: 'stdout' | 'stderr'; text: string }
+  | { type: 'layer-progress'; ref: StepRef; bytes: number }
+  | { type: 'warning'; message: string; file?: string; line?: number }
+  | { type: 'build-done'; digest: string; ms: number; layersMade: number; layersCached: number };
+
+export type BuildEventListener = (event: BuildEvent) => void;

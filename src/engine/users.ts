@@ -1,0 +1,55 @@
+/**
+ * `user[:group]` → numeric ids, through the image's own /etc/passwd and /etc/group, the way
+ * Docker resolves `--chown` and `USER` (never the host's files).
+ */
+import { ERROR_CODES, LadingError } from '../errors.ts';
+
+export interface Ids {
+  uid: number;
+  gid: number;
+}
+
+function table(content: string | undefined): string[][] {
+  if (!content) return [];
+  return content
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !l.startsWith('#'))
+    .map((l) => l.split(':'));
+}
+
+const numeric = (s: string): boolean => /^\d+$/.test(s);
+
+/**
+ * Resolve `spec` (name or id, optionally `:group`). A user given alone takes the primary group
+ * from passwd (0 when the user is a bare number not in passwd).
+ */
+export function resolveIds(spec: string, passwd: string | undefined, group: string | undefined): Ids {
+  const [userPart = '', groupPart] = spec.split(':', 2);
+  if (userPart === '') throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `invalid user "${spec}"`, { hint: 'write USER[:GROUP]' });
+  const users = table(passwd);
+  let uid: number;
+  let primaryGid = 0;
+  if (numeric(userPart)) {
+    uid = Number(userPart);
+    const row = users.find((r) => r[2] === userPart);
+    if (row && row[3] !== undefined && numeric(row[3])) primaryGid = Number(row[3]);
+  } else {
+    const row = users.find((r) => r[0] === userPart);
+    if (!row || row[2] === undefined || !numeric(row[2])) {
+      throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `unable to find user ${userPart}: no matching entries in passwd file`, {
+        hint: passwd === undefined ? 'the image has no /etc/passwd; use a numeric uid' : 'create the user in an earlier step, or use a numeric uid',
+      });
+    }
+    uid = Number(row[2]);
+    if (row[3] !== undefined && numeric(row[3])) primaryGid = Number(row[3]);
+  }
+  if (groupPart === undefined || groupPart === '') return { uid, gid: primaryGid };
+  if (numeric(groupPart)) return { uid, gid: Number(groupPart) };
+  const row = table(group).find((r) => r[0] === groupPart);
+  if (!row || row[2] === undefined || !numeric(row[2])) {
+    throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `unable to find group ${groupPart}: no matching entries in group file`, {
+      hint: group === undefined ? 'the image has no /etc/group; use a numeric gid' : 'create the group in an earlier step, or use a numeric gid',
+    });
+  }
+  return { uid, gid: Number(row[2]) };
+}

@@ -1,0 +1,77 @@
+/**
+ * The front end's public face: Dockerfile text and build options in, BuildGraph out; plus the
+ * dispatcher the engine drives stage by stage and the parser for ONBUILD triggers.
+ */
+import { ERROR_CODES, LadingError, type SourceLocation } from '../errors.ts';
+import type { BuildGraph, Command } from '../graph/types.ts';
+import type { Platform } from '../image/types.ts';
+import { platformArgs } from './args.ts';
+import { StageDispatcher, type DispatchOptions } from './dispatch.ts';
+import { convertNodes } from './instructions.ts';
+import { parseDockerfile } from './parser.ts';
+import { buildGraph, throwAll } from './stages.ts';
+
+export { StageDispatcher } from './dispatch.ts';
+export type { Step, ConfigStep, CopyStep, RunStep, WorkdirStep, RunMountStep } from './dispatch.ts';
+
+export interface FrontendOptions {
+  /** Path shown in messages (`Dockerfile:3:1`). */
+  file: string;
+  buildArgs?: ReadonlyMap<string, string>;
+  target?: string;
+  buildPlatform: Platform;
+  targetPlatform: Platform;
+}
+
+export interface Frontend {
+  graph: BuildGraph;
+  /** A dispatcher for one stage, starting from its base image's config. */
+  dispatcher(stage: number, baseConfig: DispatchOptions['baseConfig'], targetPlatform?: Platform): StageDispatcher;
+  /** The commands of a base image's ONBUILD triggers, to run before the stage's own. */
+  triggers(onbuild: string[] | null | undefined, location: SourceLocation): Command[];
+}
+
+export function loadDockerfile(text: string, options: FrontendOptions): Frontend {
+  const parsed = parseDockerfile(text, options.file);
+  const lines = text.split('\n');
+  const { commands, errors } = convertNodes(parsed, lines);
+  throwAll(errors);
+  const buildArgs = options.buildArgs ?? new Map<string, string>();
+  const pArgs = platformArgs(options.buildPlatform, options.targetPlatform);
+  const graph = buildGraph(commands, {
+    file: options.file,
+    escapeToken: parsed.directives.escape,
+    buildArgs,
+    platformArgs: pArgs,
+    target: options.target,
+  });
+  for (const w of parsed.warnings) graph.warnings.push({ message: w.message, location: { file: options.file, line: w.line } });
+
+  return {
+    graph,
+    dispatcher: (_stage, baseConfig, targetPlatform) =>
+      new StageDispatcher({
+        escapeToken: parsed.directives.escape,
+        baseConfig,
+        buildArgs,
+        globalArgs: graph.globalArgs,
+        platformArgs: targetPlatform ? platformArgs(options.buildPlatform, targetPlatform) : pArgs,
+      }),
+    triggers: (onbuild, location) => {
+      if (!onbuild || onbuild.length === 0) return [];
+      const out: Command[] = [];
+      for (const trigger of onbuild) {
+        const triggerParsed = parseDockerfile(`${trigger}\n`, `${location.file} (ONBUILD of the base image)`);
+        const converted = convertNodes(triggerParsed, [trigger]);
+        throwAll(converted.errors);
+        for (const cmd of converted.commands) {
+          if (cmd.kind === 'from') {
+            throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, 'the base image has an ONBUILD FROM trigger, which is not allowed', { location });
+          }
+          out.push({ ...cmd, location: { ...location, text: `ONBUILD ${trigger}` } });
+        }
+      }
+      return out;
+    },
+  };
+}

@@ -1,0 +1,173 @@
+/**
+ * The build graph: what the front end hands the engine. Commands keep their words as written
+ * (variables unexpanded) because their meaning depends on the environment at the moment they run,
+ * which includes the base image's config; `frontend/dispatch.ts` expands them then.
+ */
+import type { SourceLocation } from '../errors.ts';
+
+export interface Heredoc {
+  name: string;
+  content: string;
+  /** False when the delimiter was quoted: the body is taken literally. */
+  expand: boolean;
+  /** `<<-`: leading tabs are stripped from every line. */
+  chomp: boolean;
+  fileDescriptor: number;
+}
+
+interface CommandBase {
+  location: SourceLocation;
+  /** The instruction as written (continuations joined), for history and error messages. */
+  original: string;
+}
+
+export interface FromCommand extends CommandBase {
+  kind: 'from';
+  image: string;
+  stageName?: string;
+  platform?: string;
+}
+
+/** A `RUN --mount=...` flag split into its key/value options (values unexpanded). */
+export interface MountSpec {
+  raw: string;
+  options: Record<string, string>;
+}
+
+export interface RunCommand extends CommandBase {
+  kind: 'run';
+  /** Shell form: one string for the shell; exec form: the argv. */
+  shellForm: boolean;
+  cmdLine: string[];
+  heredocs: Heredoc[];
+  mounts: MountSpec[];
+  network?: string;
+  security?: string;
+}
+
+export interface CmdCommand extends CommandBase {
+  kind: 'cmd' | 'entrypoint';
+  shellForm: boolean;
+  cmdLine: string[];
+}
+
+export interface KeyValue {
+  key: string;
+  value: string;
+}
+
+export interface EnvCommand extends CommandBase {
+  kind: 'env' | 'label';
+  pairs: KeyValue[];
+}
+
+export interface CopyCommand extends CommandBase {
+  kind: 'copy' | 'add';
+  sources: string[];
+  dest: string;
+  from?: string;
+  chown?: string;
+  chmod?: string;
+  link: boolean;
+  parents: boolean;
+  excludes: string[];
+  /** ADD --checksum */
+  checksum?: string;
+  /** ADD --keep-git-dir */
+  keepGitDir: boolean;
+  /** ADD --unpack (default: true for local archives) */
+  unpack?: boolean;
+  heredocs: Heredoc[];
+}
+
+export interface ArgCommand extends CommandBase {
+  kind: 'arg';
+  args: { key: string; value?: string }[];
+}
+
+export interface SimpleCommand extends CommandBase {
+  kind: 'user' | 'workdir' | 'stopsignal' | 'maintainer';
+  value: string;
+}
+
+export interface ListCommand extends CommandBase {
+  kind: 'expose' | 'volume' | 'shell';
+  values: string[];
+}
+
+export interface OnbuildCommand extends CommandBase {
+  kind: 'onbuild';
+  /** The trigger instruction, as it will be stored in the image config. */
+  expression: string;
+}
+
+export interface HealthcheckCommand extends CommandBase {
+  kind: 'healthcheck';
+  /** `["NONE"]` disables the base image's check. */
+  test: string[];
+  intervalNs?: number;
+  timeoutNs?: number;
+  startPeriodNs?: number;
+  startIntervalNs?: number;
+  retries?: number;
+}
+
+export type Command =
+  | RunCommand
+  | CmdCommand
+  | EnvCommand
+  | CopyCommand
+  | ArgCommand
+  | SimpleCommand
+  | ListCommand
+  | OnbuildCommand
+  | HealthcheckCommand;
+
+export type CommandKind = Command['kind'];
+
+export interface Stage {
+  /** Position among the Dockerfile's stages (what `--from=0` names). */
+  index: number;
+  name?: string;
+  from: FromCommand;
+  commands: Command[];
+  location: SourceLocation;
+}
+
+/** What a stage starts from, after FROM's words are expanded with the global ARGs. */
+export type StageBase =
+  | { kind: 'scratch' }
+  | { kind: 'stage'; index: number }
+  | { kind: 'image'; ref: string };
+
+export interface StageNode {
+  stage: Stage;
+  base: StageBase;
+  /** `FROM --platform=...` after expansion, when given. */
+  platform?: string;
+  /** Stages this one reads: its base, `COPY --from`, `RUN --mount=from=`. */
+  dependsOn: number[];
+  /** Images (not stages) named by `COPY --from` or `RUN --mount=from=`. */
+  imageInputs: string[];
+}
+
+export interface BuildWarning {
+  message: string;
+  location?: SourceLocation;
+}
+
+export interface BuildGraph {
+  file: string;
+  /** Every stage of the Dockerfile, in file order. */
+  stages: StageNode[];
+  /** The stage the build produces. */
+  target: number;
+  /** Stages the target needs, in an order where each comes after all it depends on. */
+  order: number[];
+  /** Groups of stages from `order` that can run at the same time (each group after the previous). */
+  waves: number[][];
+  /** ARGs declared before the first FROM, with their values after build args. */
+  globalArgs: Map<string, string | undefined>;
+  escapeToken: '\\' | '`';
+  warnings: BuildWarning[];
+}
