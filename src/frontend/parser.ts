@@ -94,97 +94,53 @@ const HEREDOC_KEYWORDS = new Set(['run', 'copy', 'add']);
 export function parseDockerfile(text: string, file: string): ParsedDockerfile {
   const lines = splitLines(text);
   const problems = new Problems(file, lines);
-  const warnings: ParseWarning[] = [];
   const directives = new DirectiveReader(problems);
+  const warnings: ParseWarning[] = [];
   const nodes: InstructionNode[] = [];
   let comments: string[] = [];
 
-  let next = 0;
-  while (next < lines.length) {
-    const raw = lines[next]!;
-    const lineNo = ++next;
-    if (isComment(raw)) {
-      const comment = goTrimSpace(raw.trimStart().slice(1));
-      // An empty `#` line separates a description from the instruction below it.
-      if (comment === '') comments = [];
-      else comments.push(comment);
-    }
+  // `consumed` counts the lines read so far, so it is also the 1-based number of the last one.
+  let consumed = 0;
+  while (consumed < lines.length) {
+    const raw = lines[consumed]!;
+    const lineNo = ++consumed;
+    comments = withComment(comments, raw);
     const content = goTrimStart(trimNewline(raw));
     if (directives.read(content, lineNo)) comments.pop();
+    const [first, ended] = trimContinuation(isComment(content) ? '' : content, directives.escape);
+    if (ended && first === '') continue;
 
-    let [line, ended] = trimContinuation(isComment(content) ? '' : content, directives.escape);
-    if (ended && line === '') continue;
-
-    const startLine = lineNo;
-    const column = raw.length - goTrimStart(raw).length + 1;
-    const firstLineWidth = line.length;
-    let endLine = lineNo;
-    let firstEmptyContinuation = 0;
-    while (!ended && next < lines.length) {
-      const continued = lines[next]!;
-      endLine = ++next;
-      if (isComment(continued)) continue;
-      const piece = trimNewline(continued);
-      if (goTrimStart(piece) === '') {
-        firstEmptyContinuation ||= endLine;
-        continue;
-      }
-      let more: string;
-      [more, ended] = trimContinuation(piece, directives.escape);
-      line += more;
-    }
-    if (firstEmptyContinuation) {
+    const logical = joinContinuedLines(lines, lineNo, first, ended, directives.escape);
+    consumed = logical.endLine;
+    if (logical.firstEmptyLine) {
       warnings.push({
-        message: `empty continuation line inside the instruction starting on line ${startLine}: BuildKit warns that empty continuation lines will become errors in a future release`,
-        line: firstEmptyContinuation,
+        message: `empty continuation line inside the instruction starting on line ${lineNo}: BuildKit warns that empty continuation lines will become errors in a future release`,
+        line: logical.firstEmptyLine,
       });
     }
 
+    const at: Placement = {
+      startLine: lineNo,
+      endLine: consumed,
+      column: raw.length - goTrimStart(raw).length + 1,
+      comments,
+      firstLineWidth: first.length,
+    };
+    comments = [];
     let node: InstructionNode;
     try {
-      node = buildNode(line, directives.escape, { startLine, endLine, column, comments, firstLineWidth });
+      node = buildNode(logical.line, directives.escape, at);
     } catch (err) {
       if (!(err instanceof Problem)) throw err;
-      problems.add(err.message, err.hint, startLine, column);
-      comments = [];
+      problems.add(err.message, err.hint, at.startLine, at.column);
       continue;
     }
-
-    if (canContainHeredoc(node) && line.includes('<<')) {
-      const instructionEnd = endLine;
-      let opened: Heredoc[] = [];
-      try {
-        opened = openersInLine(line);
-      } catch (err) {
-        if (!(err instanceof Problem)) throw err;
-        problems.add(err.message, err.hint, startLine, column);
-      }
-      for (const heredoc of opened) {
-        let terminated = false;
-        while (next < lines.length) {
-          const body = lines[next]!;
-          endLine = ++next;
-          let candidate = trimNewline(body);
-          if (heredoc.chomp) candidate = candidate.replace(/^\t+/, '');
-          if (candidate === heredoc.name) {
-            terminated = true;
-            break;
-          }
-          heredoc.content += body;
-        }
-        if (!terminated) {
-          const at = findOpener(lines, startLine, instructionEnd, heredoc) ?? { line: startLine, column };
-          problems.add(`unterminated heredoc: no line "${heredoc.name}" ends the here-document`, unterminatedHint(heredoc), at.line, at.column);
-          break;
-        }
-        node.heredocs.push(heredoc);
-      }
+    if (canContainHeredoc(node) && logical.line.includes('<<')) {
+      consumed = readHeredocBodies(lines, consumed, node, logical.line, problems);
     }
-
-    node.endLine = endLine;
-    if (node.next) node.next.endLine = endLine;
+    node.endLine = consumed;
+    if (node.next) node.next.endLine = consumed;
     nodes.push(node);
-    comments = [];
   }
 
   if (nodes.length === 0 && problems.empty()) {
@@ -263,7 +219,6 @@ function splitLines(text: string): string[] {
 /** Go's unicode.IsSpace set, which BuildKit trims with (JS's `\s` differs: it has U+FEFF, lacks U+0085). */
 const GO_SPACE = '\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
 const LEADING_SPACE = new RegExp(`^[${GO_SPACE}]+`);
-const TRAILING_SPACE = new RegExp(`[${GO_SPACE}]+$`);
 const IS_SPACE = new RegExp(`^[${GO_SPACE}]$`);
 /** The separator BuildKit splits keyword and plain word lists on: ASCII blanks, not newlines. */
 const BLANKS = /[\t\v\f\r ]+/;
@@ -273,7 +228,10 @@ function goTrimStart(s: string): string {
 }
 
 function goTrimSpace(s: string): string {
-  return s.replace(LEADING_SPACE, '').replace(TRAILING_SPACE, '');
+  // A loop rather than /\s+$/, which is quadratic on a long run of blanks followed by text.
+  let end = s.length;
+  while (end > 0 && isSpace(s[end - 1]!)) end--;
+  return goTrimStart(s.slice(0, end));
 }
 
 function isSpace(ch: string): boolean {
@@ -281,7 +239,9 @@ function isSpace(ch: string): boolean {
 }
 
 function trimNewline(s: string): string {
-  return s.replace(/[\r\n]+$/, '');
+  let end = s.length;
+  while (end > 0 && (s[end - 1] === '\n' || s[end - 1] === '\r')) end--;
+  return s.slice(0, end);
 }
 
 function isComment(line: string): boolean {
@@ -304,11 +264,70 @@ function trimContinuation(line: string, escape: EscapeChar): [string, boolean] {
   return [line.replace(pattern, '$1'), false];
 }
 
+/**
+ * BuildKit's PrevComment: every comment line since the previous instruction, `#` and blanks
+ * removed; an empty `#` line separates a description from the instruction below it.
+ */
+function withComment(comments: string[], raw: string): string[] {
+  // Appends in place: the list is handed to a node and replaced by a new one after each instruction.
+  if (!isComment(raw)) return comments;
+  const comment = goTrimSpace(goTrimStart(raw).slice(1));
+  if (comment === '') return [];
+  comments.push(comment);
+  return comments;
+}
+
+/**
+ * The logical line of an instruction whose first line is `first`: while a line ends in the escape
+ * character, the next is appended without it. Comment lines in between are skipped, and so are
+ * blank ones (BuildKit warns about those).
+ */
+function joinContinuedLines(
+  lines: string[],
+  startLine: number,
+  first: string,
+  ended: boolean,
+  escape: EscapeChar,
+): { line: string; endLine: number; firstEmptyLine: number } {
+  let line = first;
+  let endLine = startLine;
+  let firstEmptyLine = 0;
+  while (!ended && endLine < lines.length) {
+    const raw = lines[endLine]!;
+    endLine++;
+    if (isComment(raw)) continue;
+    const piece = trimNewline(raw);
+    if (goTrimStart(piece) === '') {
+      firstEmptyLine ||= endLine;
+      continue;
+    }
+    let more: string;
+    [more, ended] = trimContinuation(piece, escape);
+    line += more;
+  }
+  return { line, endLine, firstEmptyLine };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parser directives
 
-const DIRECTIVE = /^#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*([^\n]+?)[\t\n\f\r ]*$/;
 const KNOWN_DIRECTIVES = new Set(['syntax', 'escape', 'check']);
+
+/**
+ * BuildKit's `^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$` (Go's `\s` is ASCII), done in two steps
+ * because the lazy value followed by `\s*$` is quadratic on long runs of blanks. `name` is
+ * lowercased. A value of blanks only is its last blank, as the Go pattern gives.
+ */
+function matchDirective(line: string): { name: string; written: string; value: string } | null {
+  const match = /^#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=([^\n]*)$/.exec(line);
+  if (!match) return null;
+  const rest = match[2]!;
+  if (rest === '') return null;
+  const value = rest.replace(/^[\t\n\f\r ]+/, '');
+  let end = value.length;
+  while (end > 0 && '\t\n\f\r '.includes(value[end - 1]!)) end--;
+  return { name: match[1]!.toLowerCase(), written: match[1]!, value: end > 0 ? value.slice(0, end) : rest.slice(-1) };
+}
 
 /**
  * Reads directives the way BuildKit's parser does while it parses: only at the top, stopping at the
@@ -328,19 +347,20 @@ class DirectiveReader {
 
   /** Returns true when the line is a directive (BuildKit then drops it from the comments). */
   read(content: string, lineNo: number): boolean {
-    const match = DIRECTIVE.exec(content);
-    const name = match?.[1]!.toLowerCase();
+    // Only a comment can be a directive; testing that first keeps instruction lines cheap.
+    const match = content.startsWith('#') ? matchDirective(content) : null;
     if (this.done) {
-      if (name !== undefined && KNOWN_DIRECTIVES.has(name)) this.lateAt.push({ name, line: lineNo });
+      if (match && KNOWN_DIRECTIVES.has(match.name)) this.lateAt.push({ name: match.name, line: lineNo });
       return false;
     }
-    if (!match || name === undefined) {
+    if (!match) {
       this.done = true;
       return false;
     }
+    const { name, value } = match;
     if (!KNOWN_DIRECTIVES.has(name)) {
       this.done = true;
-      this.unknownAt = { name: match[1]!, line: lineNo };
+      this.unknownAt = { name: match.written, line: lineNo };
       return false;
     }
     const column = content.indexOf('#') + 1;
@@ -349,7 +369,6 @@ class DirectiveReader {
       return false;
     }
     this.readAt.set(name, lineNo);
-    const value = match[2]!;
     if (name === 'escape') {
       if (value !== '\\' && value !== '`') {
         this.problems.add(`invalid escape token '${value}' does not match \` or \\`, 'write "# escape=\\" (the default) or "# escape=`"', lineNo, column);
@@ -370,11 +389,10 @@ function detectSyntaxAndCheck(lines: string[]): { values: { syntax?: string; che
   const at = new Map<string, number>();
   const start = lines[0]?.startsWith('#!') ? 1 : 0;
   for (let i = start; i < lines.length; i++) {
-    const match = DIRECTIVE.exec(trimNewline(lines[i]!));
-    const name = match?.[1]!.toLowerCase();
-    if (!match || name === undefined || !KNOWN_DIRECTIVES.has(name) || at.has(name)) break;
-    at.set(name, i + 1);
-    if (name === 'syntax' || name === 'check') values[name] = match[2]!;
+    const match = matchDirective(trimNewline(lines[i]!));
+    if (!match || !KNOWN_DIRECTIVES.has(match.name) || at.has(match.name)) break;
+    at.set(match.name, i + 1);
+    if (match.name === 'syntax' || match.name === 'check') values[match.name] = match.value;
   }
   return { values, lines: at };
 }
@@ -718,6 +736,44 @@ function heredocFromWord(word: string): Heredoc | null {
 function canContainHeredoc(node: InstructionNode): boolean {
   const target = node.keyword === 'onbuild' && node.next ? node.next : node;
   return HEREDOC_KEYWORDS.has(target.keyword) && !target.json;
+}
+
+/**
+ * Reads the bodies of the heredocs `line` opens, in order, from the lines after line `consumed`;
+ * returns the new count of lines consumed. A body is every line up to one that equals the name
+ * (after leading tabs, for `<<-`), taken verbatim with its line ending.
+ */
+function readHeredocBodies(lines: string[], consumed: number, node: InstructionNode, line: string, problems: Problems): number {
+  const instructionEnd = consumed;
+  let opened: Heredoc[];
+  try {
+    opened = openersInLine(line);
+  } catch (err) {
+    if (!(err instanceof Problem)) throw err;
+    problems.add(err.message, err.hint, node.startLine, node.column);
+    return consumed;
+  }
+  for (const heredoc of opened) {
+    let terminated = false;
+    while (consumed < lines.length) {
+      const body = lines[consumed]!;
+      consumed++;
+      let candidate = trimNewline(body);
+      if (heredoc.chomp) candidate = candidate.replace(/^\t+/, '');
+      if (candidate === heredoc.name) {
+        terminated = true;
+        break;
+      }
+      heredoc.content += body;
+    }
+    if (!terminated) {
+      const at = findOpener(lines, node.startLine, instructionEnd, heredoc) ?? { line: node.startLine, column: node.column };
+      problems.add(`unterminated heredoc: no line "${heredoc.name}" ends the here-document`, unterminatedHint(heredoc), at.line, at.column);
+      break;
+    }
+    node.heredocs.push(heredoc);
+  }
+  return consumed;
 }
 
 interface LexedWord {
