@@ -461,25 +461,25 @@ interface SplitArgs {
 }
 
 /** How each keyword's arguments become words (BuildKit's dispatch table); ONBUILD is in buildNode. */
-const ARGUMENT_RULES: Record<string, (text: string, escape: EscapeChar) => SplitArgs> = {
-  add: jsonOrWords,
-  arg: (text, escape) => ({ args: parseWords(text, escape), json: false }),
-  cmd: jsonOrShell,
-  copy: jsonOrWords,
-  entrypoint: jsonOrShell,
-  env: (text, escape) => keyValuePairs(text, escape, 'ENV'),
-  expose: blankSeparated,
-  from: blankSeparated,
-  healthcheck: healthcheck,
-  label: (text, escape) => keyValuePairs(text, escape, 'LABEL'),
-  maintainer: wholeText,
-  run: jsonOrShell,
-  shell: jsonOrShell,
-  stopsignal: wholeText,
-  user: wholeText,
-  volume: jsonOrWords,
-  workdir: wholeText,
-};
+const ARGUMENT_RULES = new Map<string, (text: string, escape: EscapeChar) => SplitArgs>([
+  ['add', jsonOrWords],
+  ['arg', (text, escape) => ({ args: parseWords(text, escape), json: false })],
+  ['cmd', jsonOrShell],
+  ['copy', jsonOrWords],
+  ['entrypoint', jsonOrShell],
+  ['env', (text, escape) => keyValuePairs(text, escape, 'ENV')],
+  ['expose', blankSeparated],
+  ['from', blankSeparated],
+  ['healthcheck', healthcheck],
+  ['label', (text, escape) => keyValuePairs(text, escape, 'LABEL')],
+  ['maintainer', wholeText],
+  ['run', jsonOrShell],
+  ['shell', jsonOrShell],
+  ['stopsignal', wholeText],
+  ['user', wholeText],
+  ['volume', jsonOrWords],
+  ['workdir', wholeText],
+]);
 
 function buildNode(line: string, escape: EscapeChar, at: Placement): InstructionNode {
   const { keyword, flags, argsText, argsOffset } = splitCommand(line);
@@ -508,7 +508,7 @@ function buildNode(line: string, escape: EscapeChar, at: Placement): Instruction
     }
     return node;
   }
-  const rule = ARGUMENT_RULES[keyword];
+  const rule = ARGUMENT_RULES.get(keyword);
   // An unknown keyword is instructions.ts's to reject (with suggestions); BuildKit keeps one empty word.
   const split = rule ? rule(argsText, escape) : { args: [''], json: false };
   node.args = split.args;

@@ -92,6 +92,8 @@ test('an unknown instruction is not a parse error: it stays a node for instructi
   t.deepEqual(nodes[1]!.args, ['']);
   t.is(nodes[1]!.argsText, 'b c');
   t.is(dumpNode(nodes[1]!), 'form ""');
+  // Keywords are not looked up on an object's prototype.
+  t.deepEqual(parse('FROM a\nconstructor x\n__proto__ y\n').nodes.slice(1).map((n) => n.args), [[''], ['']]);
 });
 
 // ----- parser directives ------------------------------------------------------------------------
