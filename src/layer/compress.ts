@@ -18,7 +18,10 @@ export interface CompressionOptions {
   compression: Compression;
   /** gzip 1–9 (default 6). */
   level?: number;
-  /** Blocks compressed at once; defaults to the number of cores. Never changes the output. */
+  /**
+   * Blocks in flight at once; never changes the output. The default keeps two per core queued
+   * on the libuv pool, so a core never idles while the main thread hashes and writes.
+   */
   concurrency?: number;
 }
 
@@ -37,7 +40,7 @@ export function createCompressor(options: CompressionOptions): Transform {
     case 'none':
       return new Transform({ transform: (chunk, _enc, cb) => cb(null, chunk) });
     case 'gzip':
-      return new ParallelGzip(options.level ?? 6, options.concurrency ?? availableParallelism());
+      return new ParallelGzip(options.level ?? 6, options.concurrency ?? Math.max(4, availableParallelism() * 2));
     case 'zstd':
       throw new LadingError(ERROR_CODES.USAGE, 'zstd compression is not available in this version', {
         hint: 'use --compression gzip or --compression uncompressed',
