@@ -364,7 +364,7 @@ class StageRun {
       ...(await contextMatches(this.o.context, fileSources, step.excludes, step.location, step.kind.toUpperCase())),
       ...heredocMatches(step.inline, heredocSources),
     ];
-    return { describe: await describeSources(matches, false), matches };
+    return { describe: await describeSources(matches), matches };
   }
 
   private async make(step: Exclude<Step, { kind: 'config' }>, inputs: { matches?: CopyMatch[] }, ref: StepRef): Promise<LayerEntry[]> {
@@ -395,7 +395,6 @@ class StageRun {
       parents: step.parents,
       fs,
       owner,
-      keepOwnership: false,
       chmod: step.chmod,
       location: step.location,
     });
@@ -413,7 +412,6 @@ class StageRun {
       parents: false,
       fs,
       owner,
-      keepOwnership: false,
       location: step.location,
     }).map((p) => p.entry);
   }

@@ -9,7 +9,11 @@ import type { ContentSource, LayerEntry, LayerEntryType } from '../layer/entry.t
 import type { FsIndex } from '../layer/fs-index.ts';
 import type { Ids } from './users.ts';
 
-/** One file-system object a COPY reads, wherever it comes from (context, stage, image, heredoc). */
+/**
+ * One file-system object a COPY reads, wherever it comes from (context, stage, image, heredoc,
+ * archive). Its uid/gid are what it lands with unless --chown says otherwise: 0 for context files
+ * and heredocs, the recorded owner for files from another stage, image or archive.
+ */
 export interface CopySourceFile {
   /** Path relative to the source root it was matched under. */
   rel: string;
@@ -40,9 +44,8 @@ export interface CopyPlanOptions {
   parents: boolean;
   /** The image's file system before the step; absent for `--link` and scratch. */
   fs?: FsIndex;
+  /** `--chown`: overrides the owner every source file carries. */
   owner?: Ids;
-  /** Keep the sources' own ownership (COPY --from) instead of root. */
-  keepOwnership: boolean;
   chmod?: string;
   location: SourceLocation;
 }
@@ -65,8 +68,8 @@ export function planCopy(matches: CopyMatch[], options: CopyPlanOptions): Planne
       path: destPath,
       type: file.type,
       mode: file.type === 'symlink' ? 0o777 : chmod ? chmod(file.mode, file.type === 'directory') : file.mode,
-      uid: options.owner?.uid ?? (options.keepOwnership ? file.uid : 0),
-      gid: options.owner?.gid ?? (options.keepOwnership ? file.gid : 0),
+      uid: options.owner?.uid ?? file.uid,
+      gid: options.owner?.gid ?? file.gid,
     };
     if (file.type === 'file') {
       entry.size = file.size;
@@ -198,18 +201,18 @@ export function parseChmod(spec: string, location: SourceLocation): (mode: numbe
 
 /**
  * What a COPY's key hashes besides the instruction: every source object with its type, mode,
- * link target and content digest (and owner, when kept). Where things land depends only on the
+ * link target, owner and content digest. Where things land depends only on the
  * instruction and the image before the step, which the parent key already names, so a cache
  * lookup never needs the image's files.
  */
-export async function describeSources(matches: CopyMatch[], keepOwnership: boolean): Promise<string[]> {
+export async function describeSources(matches: CopyMatch[]): Promise<string[]> {
   const lines: string[] = [];
   for (const match of matches) {
     const files = match.root.type === 'directory' ? [match.root, ...match.entries] : [match.root];
     const described = await Promise.all(
       files.map(async (f) => {
         const content = f.type === 'file' && f.digest ? await f.digest() : f.type === 'symlink' ? f.linkname ?? '' : '';
-        const owner = keepOwnership ? `${f.uid}:${f.gid}` : '';
+        const owner = `${f.uid}:${f.gid}`;
         return `${match.path}\t${f.rel}\t${f.type}\t${f.mode.toString(8)}\t${owner}\t${f.mtime ?? ''}\t${f.linkKey ? 'hardlink' : ''}\t${content}`;
       }),
     );

@@ -8,7 +8,8 @@ import { sha256 } from '../image/digest.ts';
 import type { CopyMatch, CopySourceFile } from './copy-plan.ts';
 
 function fromContextEntry(context: BuildContext, e: ContextEntry): CopySourceFile {
-  const file: CopySourceFile = { rel: e.rel, type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size };
+  // Files from the context always land owned by root (unless --chown): the host's ids never leak in.
+  const file: CopySourceFile = { rel: e.rel, type: e.type, mode: e.mode, uid: 0, gid: 0, size: e.size };
   if (e.type === 'file') {
     let digest: Promise<string> | undefined;
     const digestOf = (): Promise<string> => (digest ??= context.digest(e));

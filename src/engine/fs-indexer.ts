@@ -56,7 +56,7 @@ export class FsIndexer {
     } catch {
       // Not indexed yet.
     }
-    const indexed = await listLayer(await blobs.open(layer), layer.mediaType);
+    const indexed = await listLayer(await blobs.open(layer));
     await this.save(layer.diffID, indexed);
     return indexed;
   }
