@@ -4,6 +4,7 @@
  * hit reuses the layer it made before, a miss makes it. Steps that only change the config make no
  * layer and do not move the key chain, so editing a LABEL never rebuilds a layer.
  */
+import fs from 'node:fs/promises';
 import { ERROR_CODES, LadingError, throwIfAborted } from '../errors.ts';
 import type { BuildContext } from '../context/context.ts';
 import type { CopyStep, RunStep, Step, WorkdirStep } from '../frontend/dispatch.ts';
@@ -21,6 +22,7 @@ import type { CacheIndex } from '../store/cache-index.ts';
 import { layeredBlobSource } from './blobs.ts';
 import { describeSources, planCopy, type CopyMatch } from './copy-plan.ts';
 import { contextMatches, heredocMatches, isHeredocSource } from './copy-sources.ts';
+import { downloadUrl, isArchive, isUrl, unpackArchive } from './add-sources.ts';
 import type { BuildEvent, StepRef } from './events.ts';
 import { FsIndexer, indexedLayerOf } from './fs-indexer.ts';
 import { baseKey, stepKey, type LayerSettings } from './keys.ts';
@@ -76,6 +78,12 @@ interface StageResult {
 }
 
 type Lazy<T> = () => Promise<T>;
+
+/** What a step reads: its description for the key, and the sources themselves (on a miss). */
+interface StepInputs {
+  describe: string[];
+  matches: () => Promise<CopyMatch[]>;
+}
 
 function lazy<T>(make: () => Promise<T>): Lazy<T> {
   let p: Promise<T> | undefined;
@@ -195,6 +203,8 @@ class StageRun {
   private fs: Lazy<FsIndex> = async () => new FsIndex();
   private session?: RunSession;
   private readonly created: string;
+  /** Folders holding unpacked or downloaded files until their layer is written. */
+  private readonly temps: string[] = [];
 
   constructor(
     private readonly b: Builder,
@@ -229,7 +239,7 @@ class StageRun {
         throwIfAborted(this.o.signal);
         const cmd = commands[i]!;
         const step = dispatcher.dispatch(cmd);
-        if (step) await this.step(step, { stage: this.node.stage.index, stageName: this.node.stage.name, step: i + 1, total: commands.length, text: step.history, line: cmd.location.line });
+        if (step) await this.stepWithCleanup(step, { stage: this.node.stage.index, stageName: this.node.stage.name, step: i + 1, total: commands.length, text: step.history, line: cmd.location.line });
       }
     } finally {
       if (this.session) {
@@ -279,6 +289,14 @@ class StageRun {
     };
   }
 
+  private async stepWithCleanup(step: Step, ref: StepRef): Promise<void> {
+    try {
+      await this.step(step, ref);
+    } finally {
+      await this.removeTemps();
+    }
+  }
+
   private async step(step: Step, ref: StepRef): Promise<void> {
     const t0 = Date.now();
     this.b.send({ type: 'step-start', ref });
@@ -309,6 +327,11 @@ class StageRun {
     this.key = key;
     this.history.push({ created: this.created, created_by: step.history, comment: 'lading', ...(layer ? {} : { empty_layer: true }) });
     this.b.reports.push({ stage: this.node.stage.index, text: step.history, cached: hit !== undefined, ...(layer ? { layer: layer.digest } : {}), ms: Date.now() - t0 });
+  }
+
+  private async removeTemps(): Promise<void> {
+    const dirs = this.temps.splice(0);
+    await Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true })));
   }
 
   private async lookup(key: string): Promise<LayerDescriptor | null | undefined> {
@@ -343,35 +366,69 @@ class StageRun {
   }
 
   /** What a step reads besides its instruction, described for the key (no image files needed). */
-  private async inputs(step: Exclude<Step, { kind: 'config' }>): Promise<{ describe: string[]; matches?: CopyMatch[] }> {
-    if (step.kind === 'workdir') return { describe: [] };
-    if (step.kind === 'run') return { describe: [] };
+  private async inputs(step: Exclude<Step, { kind: 'config' }>): Promise<StepInputs> {
+    if (step.kind === 'workdir' || step.kind === 'run') return { describe: [], matches: async () => [] };
     return this.copyInputs(step);
   }
 
-  private async copyInputs(step: CopyStep): Promise<{ describe: string[]; matches: CopyMatch[] }> {
+  /**
+   * Sources of COPY/ADD. The key needs only their digests; unpacking archives happens in
+   * `matches()`, which runs on a cache miss alone.
+   */
+  private async copyInputs(step: CopyStep): Promise<StepInputs> {
     if (step.from !== undefined) {
       throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `${step.kind.toUpperCase()} --from is not supported yet`, { location: step.location });
     }
+    const what = step.kind.toUpperCase();
     const heredocSources = step.sources.filter((s) => isHeredocSource(s, step.inline));
-    const fileSources = step.sources.filter((s) => !isHeredocSource(s, step.inline));
-    for (const s of fileSources) {
-      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s) || s.startsWith('git@')) {
-        throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `${step.kind.toUpperCase()} from a URL is not supported yet: ${s}`, { location: step.location });
-      }
+    const urlSources = step.sources.filter((s) => !isHeredocSource(s, step.inline) && isUrl(s));
+    const fileSources = step.sources.filter((s) => !isHeredocSource(s, step.inline) && !isUrl(s));
+    if (urlSources.length > 0 && step.kind === 'copy') {
+      throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `COPY cannot fetch URLs (${urlSources[0]})`, {
+        location: step.location,
+        hint: 'use ADD to download a URL',
+      });
     }
-    const matches = [
-      ...(await contextMatches(this.o.context, fileSources, step.excludes, step.location, step.kind.toUpperCase())),
-      ...heredocMatches(step.inline, heredocSources),
-    ];
-    return { describe: await describeSources(matches), matches };
+    const work = urlSources.length > 0 ? await this.tempDir('add') : undefined;
+    const downloaded: CopyMatch[] = [];
+    for (const [i, url] of urlSources.entries()) {
+      const dir = `${work!}/${i}`;
+      await fs.mkdir(dir);
+      downloaded.push(await downloadUrl(url, dir, { checksum: step.checksum, signal: this.o.signal, location: step.location }));
+    }
+    const local = await contextMatches(this.o.context, fileSources, step.excludes, step.location, what);
+    const inline = heredocMatches(step.inline, heredocSources);
+    const all = [...local, ...downloaded, ...inline];
+    return {
+      describe: await describeSources(all),
+      matches: async () => {
+        if (step.kind !== 'add' || step.unpack === false) return all;
+        // ADD unpacks local tar archives (recognised by content) into the destination.
+        const out: CopyMatch[] = [];
+        for (const m of all) {
+          const src = m.root.source;
+          if (!local.includes(m) || m.root.type !== 'file' || src?.kind !== 'path' || !(await isArchive(src.path))) {
+            out.push(m);
+            continue;
+          }
+          out.push(await unpackArchive(src.path, await this.tempDir('unpack'), m.path, this.o.signal));
+        }
+        return out;
+      },
+    };
   }
 
-  private async make(step: Exclude<Step, { kind: 'config' }>, inputs: { matches?: CopyMatch[] }, ref: StepRef): Promise<LayerEntry[]> {
+  private async tempDir(prefix: string): Promise<string> {
+    const dir = await this.o.store.makeTempDir(prefix);
+    this.temps.push(dir);
+    return dir;
+  }
+
+  private async make(step: Exclude<Step, { kind: 'config' }>, inputs: StepInputs, ref: StepRef): Promise<LayerEntry[]> {
     switch (step.kind) {
       case 'copy':
       case 'add':
-        return this.makeCopy(step, inputs.matches ?? []);
+        return this.makeCopy(step, await inputs.matches());
       case 'workdir':
         return this.makeWorkdir(step);
       case 'run':
