@@ -52,7 +52,8 @@ export function tarHeaderFor(entry: LayerEntry, epoch: number, hardlinkTarget?: 
   }
   const mtime = Math.min(Math.max(0, Math.floor(entry.mtime ?? epoch)), epoch);
   const header: TarHeader = {
-    name: entry.path,
+    // Directories end in '/', as every other tar writer (and Docker) records them.
+    name: type === 'directory' ? `${entry.path}/` : entry.path,
     type,
     mode: (entry.mode & 0o7777) | (TYPE_BITS[type] ?? 0o100000),
     uid: Math.min(entry.uid, USTAR_MAX_ID),
@@ -79,7 +80,8 @@ export function createTarStream(entries: LayerEntry[], options: TarWriteOptions 
   const pack = tar.pack();
   const firstPathOfInode = new Map<string, string>();
 
-  void (async () => {
+  let failure: unknown;
+  const writing = (async () => {
     for (const entry of sorted) {
       if (entry.path === '') continue; // the root itself is never an entry
       let hardlinkTarget: string | undefined;
@@ -101,12 +103,22 @@ export function createTarStream(entries: LayerEntry[], options: TarWriteOptions 
     }
     pack.finalize();
   })().catch((err: unknown) => {
+    failure = err;
     pack.destroy(err as Error);
   });
 
   // tar-stream's pack is a streamx stream; Readable.from gives a Node stream that pulls from it
-  // only as fast as the consumer reads, so memory stays bounded.
-  return Readable.from(pack as AsyncIterable<Buffer>, { objectMode: false });
+  // only as fast as the consumer reads, so memory stays bounded. When the pack fails, report the
+  // writer's own error (which names the file) rather than tar-stream's.
+  async function* chunks(): AsyncGenerator<Buffer> {
+    try {
+      for await (const chunk of pack as AsyncIterable<Buffer>) yield chunk;
+    } catch (err) {
+      await writing;
+      throw failure ?? err;
+    }
+  }
+  return Readable.from(chunks(), { objectMode: false });
 }
 
 async function writeBody(pack: tar.Pack, header: TarHeader, entry: LayerEntry): Promise<void> {
