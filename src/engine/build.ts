@@ -23,6 +23,7 @@ import { layeredBlobSource } from './blobs.ts';
 import { describeSources, planCopy, type CopyMatch } from './copy-plan.ts';
 import { contextMatches, heredocMatches, isHeredocSource } from './copy-sources.ts';
 import { downloadUrl, isArchive, isUrl, unpackArchive } from './add-sources.ts';
+import { loadContents, stageMatches, type FileSystemSource } from './stage-sources.ts';
 import type { BuildEvent, StepRef } from './events.ts';
 import { FsIndexer, indexedLayerOf } from './fs-indexer.ts';
 import { baseKey, stepKey, type LayerSettings } from './keys.ts';
@@ -376,9 +377,7 @@ class StageRun {
    * `matches()`, which runs on a cache miss alone.
    */
   private async copyInputs(step: CopyStep): Promise<StepInputs> {
-    if (step.from !== undefined) {
-      throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `${step.kind.toUpperCase()} --from is not supported yet`, { location: step.location });
-    }
+    if (step.from !== undefined) return this.fromInputs(step, step.from);
     const what = step.kind.toUpperCase();
     const heredocSources = step.sources.filter((s) => isHeredocSource(s, step.inline));
     const urlSources = step.sources.filter((s) => !isHeredocSource(s, step.inline) && isUrl(s));
@@ -414,6 +413,38 @@ class StageRun {
           out.push(await unpackArchive(src.path, await this.tempDir('unpack'), m.path, this.o.signal));
         }
         return out;
+      },
+    };
+  }
+
+  /**
+   * `COPY --from`: another stage (by name or index) or an image. The key names that file system
+   * by its own key or digest; files are read from its layers only on a miss.
+   */
+  private async fromInputs(step: CopyStep, from: string): Promise<StepInputs> {
+    const stages = this.b.fe.graph.stages;
+    const byName = stages.find((n) => n.stage.name !== undefined && n.stage.name === from.toLowerCase());
+    const byIndex = /^\d+$/.test(from) ? stages[Number(from)] : undefined;
+    const stageNode = byName ?? byIndex;
+    let identity: string;
+    let source: () => Promise<FileSystemSource>;
+    if (stageNode) {
+      const result = await this.b.stage(stageNode.stage.index);
+      identity = `stage:${result.key}`;
+      source = async () => ({ name: stageNode.stage.name ?? `stage ${stageNode.stage.index}`, fs: await result.fs(), layers: result.layers, blobs: result.blobs });
+    } else {
+      const image = await this.o.resolveImage(from, this.platform);
+      const layers = layersOf(image);
+      identity = `image:${image.digest}`;
+      source = async () => ({ name: from, fs: await this.b.fsIndexer.indexAll(layers, image.blobs), layers, blobs: image.blobs });
+    }
+    return {
+      describe: [identity],
+      matches: async () => {
+        const src = await source();
+        const { matches, needed } = stageMatches(src, step.sources, step.location, step.kind.toUpperCase());
+        await loadContents(src, matches, needed, await this.tempDir('from'), this.o.signal);
+        return matches;
       },
     };
   }

@@ -108,6 +108,24 @@ export class FsIndex {
   paths(): IterableIterator<string> {
     return this.nodes.keys();
   }
+
+  /** Names directly inside `dir` ('' for the root), sorted. */
+  children(dir: string): string[] {
+    const prefix = dir === '' ? '' : `${dir}/`;
+    const out: string[] = [];
+    for (const key of this.nodes.keys()) {
+      if (key.startsWith(prefix) && key.length > prefix.length && !key.includes('/', prefix.length)) out.push(key.slice(prefix.length));
+    }
+    return out.sort();
+  }
+
+  /** Every path below `dir` (not `dir` itself), sorted. */
+  descendants(dir: string): string[] {
+    const prefix = dir === '' ? '' : `${dir}/`;
+    const out: string[] = [];
+    for (const key of this.nodes.keys()) if (key.startsWith(prefix) && key !== dir) out.push(key);
+    return out.sort();
+  }
 }
 
 /** Sort a tar entry into the index's buckets: a plain entry, a whiteout, or an opaque marker. */
