@@ -67,6 +67,8 @@ export interface BuildResult {
   platform: string;
   steps: StepReport[];
   warnings: string[];
+  /** Context files whose content had to be read (0 when the stat cache knew them all). */
+  contentReads: number;
 }
 
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -137,7 +139,16 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     }
   }
   const size = image.manifest.config.size + image.manifest.layers.reduce((n, l) => n + l.size, 0);
-  return { digest: image.digest, image, size, tags, platform: platformToString(platform), steps: result.steps, warnings: result.warnings };
+  return {
+    digest: image.digest,
+    image,
+    size,
+    tags,
+    platform: platformToString(platform),
+    steps: result.steps,
+    warnings: result.warnings,
+    contentReads: statCache.contentReads,
+  };
 }
 
 /** Resolve a base image name: a named build context, an `oci-layout://` path, or (later) a registry. */

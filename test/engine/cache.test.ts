@@ -1,0 +1,123 @@
+/**
+ * The layer cache: content keys, no-op rebuilds that read no file content, exact invalidation,
+ * metadata-only steps, --no-cache, and two builds sharing one store.
+ */
+import test from 'ava';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { tempDir } from '../helpers/cli.ts';
+import { buildProject, stepsCached, stepsMade, writeProject } from '../helpers/build.ts';
+import { BlobStore } from '../../src/store/blob-store.ts';
+
+const DOCKERFILE = `FROM busybox
+WORKDIR /app
+COPY package.json ./
+COPY src/ ./src/
+LABEL version=1
+COPY late.txt /app/late.txt
+CMD ["sh"]
+`;
+
+async function project(t: Parameters<typeof tempDir>[0]) {
+  const dir = await tempDir(t);
+  return writeProject(dir, {
+    Dockerfile: DOCKERFILE,
+    'package.json': '{"name":"x"}',
+    'src/a.js': 'a',
+    'src/b.js': 'b',
+    'late.txt': 'late',
+  });
+}
+
+test('a second build makes no layer, reads no file content, and gives the same digest', async (t) => {
+  const p = await project(t);
+  const first = await buildProject(p);
+  t.deepEqual(stepsMade(first), ['WORKDIR /app', 'COPY package.json ./', 'COPY src/ ./src/', 'COPY late.txt /app/late.txt']);
+  const second = await buildProject(p);
+  t.is(second.digest, first.digest);
+  t.deepEqual(stepsMade(second), []);
+  t.is(stepsCached(second).length, 4);
+  t.is(second.contentReads, 0, 'the stat cache answered for every context file');
+});
+
+test('changing one file rebuilds the step that reads it and the ones after it, nothing before', async (t) => {
+  const p = await project(t);
+  const first = await buildProject(p);
+  await fs.writeFile(path.join(p.context, 'src/b.js'), 'b changed');
+  const second = await buildProject(p);
+  t.not(second.digest, first.digest);
+  t.deepEqual(stepsCached(second), ['WORKDIR /app', 'COPY package.json ./']);
+  t.deepEqual(stepsMade(second), ['COPY src/ ./src/', 'COPY late.txt /app/late.txt']);
+  t.is(second.contentReads, 1, 'only the changed file was read again');
+});
+
+test('changing a late file rebuilds only that step', async (t) => {
+  const p = await project(t);
+  await buildProject(p);
+  await fs.writeFile(path.join(p.context, 'late.txt'), 'later');
+  const second = await buildProject(p);
+  t.deepEqual(stepsMade(second), ['COPY late.txt /app/late.txt']);
+});
+
+test('metadata-only steps make no layer and changing them rebuilds no layer', async (t) => {
+  const p = await project(t);
+  const first = await buildProject(p);
+  const history = first.image.config.history ?? [];
+  t.true(history.find((h) => h.created_by === 'LABEL version=1')?.empty_layer === true);
+  t.true(history.find((h) => h.created_by === 'CMD ["sh"]')?.empty_layer === true);
+  await fs.writeFile(path.join(p.context, 'Dockerfile'), DOCKERFILE.replace('version=1', 'version=2'));
+  const second = await buildProject(p);
+  t.deepEqual(stepsMade(second), []);
+  t.not(second.digest, first.digest, 'the config changed');
+  t.deepEqual(second.image.manifest.layers, first.image.manifest.layers);
+});
+
+test('a mode change invalidates, an mtime change does not', async (t) => {
+  const p = await project(t);
+  await buildProject(p);
+  await fs.utimes(path.join(p.context, 'package.json'), 12345, 12345);
+  t.deepEqual(stepsMade(await buildProject(p)), []);
+  await fs.chmod(path.join(p.context, 'package.json'), 0o600);
+  // The changed step and every step after it (their parent key changed).
+  t.deepEqual(stepsMade(await buildProject(p)), ['COPY package.json ./', 'COPY src/ ./src/', 'COPY late.txt /app/late.txt']);
+});
+
+test('--no-cache and --no-cache-filter run steps again, with the same result', async (t) => {
+  const dir = await tempDir(t);
+  const p = await writeProject(dir, {
+    Dockerfile: 'FROM busybox AS base\nCOPY a /a\nFROM base AS final\nCOPY b /b\n',
+    a: 'a',
+    b: 'b',
+  });
+  const first = await buildProject(p);
+  const all = await buildProject(p, { noCache: true });
+  t.deepEqual(stepsMade(all), ['COPY a /a', 'COPY b /b']);
+  t.is(all.digest, first.digest);
+  const filtered = await buildProject(p, { noCacheFilter: ['final'] });
+  t.deepEqual(stepsMade(filtered), ['COPY b /b']);
+});
+
+test('a cache record whose blob was pruned is a miss, not a broken image', async (t) => {
+  const p = await project(t);
+  const first = await buildProject(p);
+  const store = await BlobStore.open(p.cache);
+  await store.remove(first.image.manifest.layers.at(-1)!.digest);
+  const second = await buildProject(p);
+  t.deepEqual(stepsMade(second), ['COPY late.txt /app/late.txt']);
+  t.is(second.digest, first.digest);
+});
+
+test('two builds of different images sharing one store at once both succeed', async (t) => {
+  const dir = await tempDir(t);
+  const a = await writeProject(path.join(dir, 'a'), { Dockerfile: 'FROM busybox\nCOPY . /a/\n', 'x.txt': 'x'.repeat(100000) });
+  const b = await writeProject(path.join(dir, 'b'), { Dockerfile: 'FROM busybox\nCOPY . /b/\n', 'y.txt': 'y'.repeat(100000) });
+  const cache = path.join(dir, 'shared-cache');
+  const [ra, rb] = await Promise.all([buildProject({ ...a, cache }), buildProject({ ...b, cache })]);
+  t.not(ra.digest, rb.digest);
+  const store = await BlobStore.open(cache);
+  // Every layer the builds made is in the shared store (the base's stay in its layout folder).
+  for (const d of [ra, rb]) for (const s of d.steps) if (s.layer) t.true(await store.has(s.layer));
+  for await (const digest of store.list()) {
+    await t.notThrowsAsync(store.readBytes(digest), `blob ${digest} verifies`);
+  }
+});
