@@ -32,7 +32,7 @@ async function layerOf(run: BuildRun, stepText: string): Promise<Map<string, Lis
   const extract = tar.extract();
   extract.on('entry', (h, stream, next) => {
     const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('data', (c: unknown) => chunks.push(c as Buffer));
     stream.on('end', () => {
       const e: Listed = { type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, size: h.size };
       if (h.linkname) e.linkname = h.linkname;
