@@ -9,6 +9,8 @@
  */
 export { build, defaultCacheDir, sourceDateEpoch } from './api/build.ts';
 export type { BuildOptions, BuildResult, OutputSpec } from './api/build.ts';
+export { cacheList, cachePrune, cacheVerify } from './api/cache.ts';
+export type { CacheListing, PruneReport, VerifyReport, PruneOptions } from './api/cache.ts';
 export type { BuildEvent, StepRef } from './engine/events.ts';
 export type { StepReport } from './engine/build.ts';
 export { LadingError, ERROR_CODES, isLadingError } from './errors.ts';

@@ -3,9 +3,9 @@
  */
 import { parseArgs } from 'node:util';
 import { writeFile } from 'node:fs/promises';
-import { build, ERROR_CODES, isLadingError, LadingError, VERSION, type BuildOptions, type ErrorCode, type OutputSpec } from '../index.ts';
-import { BUILD_OPTIONS, COMMANDS, GLOBAL_OPTIONS, helpText, parseArgsConfig } from './options.ts';
-import { createRenderer } from './progress.ts';
+import { build, cacheList, cachePrune, cacheVerify, ERROR_CODES, isLadingError, LadingError, VERSION, type BuildOptions, type ErrorCode, type OutputSpec } from '../index.ts';
+import { BUILD_OPTIONS, CACHE_OPTIONS, COMMANDS, GLOBAL_OPTIONS, helpText, parseArgsConfig, type OptionDef } from './options.ts';
+import { createRenderer, formatBytes } from './progress.ts';
 
 /** Exit statuses: stable, documented in docs/cli.md. */
 export const EXIT = { OK: 0, BUILD: 1, USAGE: 2, REGISTRY: 3, INTERNAL: 70, INTERRUPTED: 130 } as const;
@@ -55,6 +55,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'build':
         return await buildCommand(rest, controller.signal);
+      case 'cache':
+        return await cacheCommand(rest);
       default:
         throw usage(`unknown command "${command}"`, `commands are ${COMMANDS.map((c) => c.name).join(', ')}`);
     }
@@ -75,7 +77,7 @@ function reportError(err: unknown): number {
   return EXIT.INTERNAL;
 }
 
-function parse(args: string[], defs: typeof BUILD_OPTIONS): { values: Record<string, unknown>; positionals: string[] } {
+function parse(args: string[], defs: OptionDef[]): { values: Record<string, unknown>; positionals: string[] } {
   try {
     const { values, positionals } = parseArgs({ args, options: parseArgsConfig(defs), allowPositionals: true, strict: true });
     return { values: values as Record<string, unknown>, positionals };
@@ -162,4 +164,48 @@ async function buildCommand(args: string[], signal: AbortSignal): Promise<number
   if (iidfile) await writeFile(iidfile, result.digest);
   process.stdout.write(`${result.digest}\n`);
   return EXIT.OK;
+}
+
+async function cacheCommand(args: string[]): Promise<number> {
+  const { values: v, positionals } = parse(args, CACHE_OPTIONS);
+  const def = COMMANDS.find((c) => c.name === 'cache')!;
+  if (v.help) {
+    process.stdout.write(helpText(def));
+    return EXIT.OK;
+  }
+  const [action, ...extra] = positionals;
+  if (extra.length > 0) throw usage(`unexpected argument "${extra[0]}"`);
+  const cacheDir = v['cache-dir'] as string | undefined;
+  const json = Boolean(v.json);
+  const print = (value: unknown, text: string): void => {
+    process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : text);
+  };
+  switch (action) {
+    case 'ls': {
+      const listing = await cacheList({ cacheDir });
+      const lines = listing.records.map((r) => `${r.key.slice(7, 19)}  ${(r.layer ?? 'no layer').slice(0, 19).padEnd(19)}  ${formatBytes(r.size).padStart(10)}  ${r.lastUsed.toISOString()}`);
+      print(listing, `${['KEY           LAYER                      SIZE  LAST USED', ...lines].join('\n')}\n${listing.records.length} records, ${listing.blobs} blobs, ${formatBytes(listing.blobBytes)}\n`);
+      return EXIT.OK;
+    }
+    case 'prune': {
+      const report = await cachePrune({ cacheDir, keepStorage: v['keep-storage'] as string | undefined, olderThan: v['older-than'] as string | undefined });
+      print(report, `removed ${report.recordsRemoved} records and ${report.blobsRemoved} blobs, freed ${formatBytes(report.bytesFreed)}, ${formatBytes(report.bytesKept)} kept\n`);
+      return EXIT.OK;
+    }
+    case 'verify': {
+      const report = await cacheVerify({ cacheDir, repair: Boolean(v.repair) });
+      const bad = report.corrupt.length + report.danglingRecords.length + report.strays.length;
+      const text = [
+        `${report.blobs} blobs checked: ${report.corrupt.length} corrupt, ${report.danglingRecords.length} records without their layer, ${report.strays.length} stray files`,
+        ...report.corrupt.map((d) => `corrupt: ${d}`),
+        ...report.danglingRecords.map((k) => `dangling record: ${k}`),
+        ...report.strays.map((s) => `stray: ${s}`),
+        bad > 0 ? (report.repaired ? 'repaired' : 'run `lading cache verify --repair` to remove them') : 'the store is clean',
+      ].join('\n');
+      print(report, `${text}\n`);
+      return bad > 0 && !report.repaired ? EXIT.BUILD : EXIT.OK;
+    }
+    default:
+      throw usage(action === undefined ? 'cache needs an action' : `unknown cache action "${action}"`, 'use lading cache ls, prune or verify');
+  }
 }

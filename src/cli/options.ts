@@ -47,8 +47,18 @@ export const BUILD_OPTIONS: OptionDef[] = [
   ...common,
 ];
 
+export const CACHE_OPTIONS: OptionDef[] = [
+  { name: 'cache-dir', type: 'string', value: 'DIR', description: 'Folder of the layer store and cache' },
+  { name: 'keep-storage', type: 'string', value: 'SIZE', description: 'prune: keep at most SIZE (e.g. 10GB), least recently used first', peers: { buildx: 'builder prune --keep-storage' } },
+  { name: 'older-than', type: 'string', value: 'AGE', description: 'prune: remove what was not used for AGE (e.g. 24h, 7d)', peers: { buildx: 'builder prune --filter until=' } },
+  { name: 'repair', type: 'boolean', description: 'verify: remove corrupt blobs and the records that point at them' },
+  { name: 'json', type: 'boolean', description: 'Print the result as JSON' },
+  ...common,
+];
+
 export const COMMANDS: CommandDef[] = [
   { name: 'build', usage: 'lading build [OPTIONS] [CONTEXT]', summary: 'Build an image from a Dockerfile', options: BUILD_OPTIONS },
+  { name: 'cache', usage: 'lading cache ls|prune|verify [OPTIONS]', summary: 'List, prune or verify the local layer cache', options: CACHE_OPTIONS },
 ];
 
 export const GLOBAL_OPTIONS: OptionDef[] = [
