@@ -46,6 +46,8 @@ export interface BuildOptions {
   cacheDir?: string;
   noCache?: boolean;
   noCacheFilter?: string[];
+  /** Say, for every step that misses the cache, what changed since it last ran. */
+  explain?: boolean;
   compression?: Compression;
   compressionLevel?: number;
   format?: ImageFormat;
@@ -119,6 +121,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     format: options.format,
     noCache: options.noCache,
     noCacheFilter: options.noCacheFilter,
+    explain: options.explain,
     signal: options.signal,
     onEvent: options.onEvent,
   });

@@ -151,6 +151,7 @@ async function buildCommand(args: string[], signal: AbortSignal): Promise<number
     cacheDir: str('cache-dir'),
     noCache: Boolean(v['no-cache']),
     noCacheFilter: list('no-cache-filter'),
+    explain: Boolean(v.explain),
     compression: compression === undefined ? undefined : compression === 'gzip' ? 'gzip' : 'none',
     compressionLevel: level === undefined ? undefined : Number(level),
     format: format as BuildOptions['format'],

@@ -38,6 +38,7 @@ export const BUILD_OPTIONS: OptionDef[] = [
   { name: 'cache-dir', type: 'string', value: 'DIR', description: 'Folder of the layer store and cache (default: $LADING_CACHE_DIR or $XDG_CACHE_HOME/lading)', peers: { kaniko: '--cache-dir' } },
   { name: 'no-cache', type: 'boolean', description: 'Run every step, ignoring the cache', peers: { buildx: '--no-cache', kaniko: '--cache=false' } },
   { name: 'no-cache-filter', type: 'string', multiple: true, value: 'STAGE', description: 'Run every step of this stage (repeatable)', peers: { buildx: '--no-cache-filter' } },
+  { name: 'explain', type: 'boolean', description: 'Say, for every step that misses the cache, what changed since it last ran' },
   { name: 'compression', type: 'string', value: 'gzip|uncompressed', description: 'Layer compression (default gzip)', peers: { buildx: '-o compression=...', kaniko: '--compression' } },
   { name: 'compression-level', type: 'string', value: 'N', description: 'gzip level 1-9 (default 6)', peers: { buildx: '-o compression-level=...', kaniko: '--compression-level' } },
   { name: 'format', type: 'string', value: 'oci|docker', description: 'Media types of the manifest and layers (default oci)', peers: { buildx: '-o oci-mediatypes=...' } },

@@ -22,6 +22,9 @@ export function createRenderer(mode: 'plain' | 'quiet', out: NodeJS.WritableStre
         case 'base-resolved':
           write(`FROM ${e.ref} (${e.digest})`);
           break;
+        case 'step-miss-reason':
+          write(`${label(e.ref)} ${e.ref.text}: not cached: ${e.reason}`);
+          break;
         case 'step-cached':
           write(`${label(e.ref)} ${e.ref.text}: CACHED`);
           break;

@@ -27,6 +27,7 @@ import { loadContents, stageMatches, type FileSystemSource } from './stage-sourc
 import type { BuildEvent, StepRef } from './events.ts';
 import { FsIndexer, indexedLayerOf } from './fs-indexer.ts';
 import { baseKey, stepKey, type LayerSettings } from './keys.ts';
+import { ExplainStore, explainMiss, inputsOf, slotId, type SlotState } from './explain.ts';
 import type { RunExecutor, RunSession } from './run-executor.ts';
 import { resolveIds, type Ids } from './users.ts';
 
@@ -48,6 +49,8 @@ export interface EngineOptions {
   noCache?: boolean;
   /** Stages (by name or index) whose steps always run. */
   noCacheFilter?: string[];
+  /** Say, for every step that misses the cache, what changed since it last ran. */
+  explain?: boolean;
   signal?: AbortSignal;
   onEvent?: (event: BuildEvent) => void;
 }
@@ -58,6 +61,8 @@ export interface StepReport {
   cached: boolean;
   layer?: string;
   ms: number;
+  /** With `explain`: why the step missed the cache. */
+  missReason?: string;
 }
 
 export interface EngineResult {
@@ -127,6 +132,7 @@ class Builder {
   readonly reports: StepReport[] = [];
   readonly bases: { ref: string; digest: string }[] = [];
   private readonly indexer: FsIndexer;
+  readonly explainStore: ExplainStore;
   private readonly results = new Map<number, Promise<StageResult>>();
   private readonly sessions: RunSession[] = [];
 
@@ -136,6 +142,7 @@ class Builder {
     private readonly emit: (e: BuildEvent) => void,
   ) {
     this.indexer = new FsIndexer(options.store);
+    this.explainStore = new ExplainStore(options.store.root);
   }
 
   /** A stage's result, built once; its dependencies start at the same time and are shared. */
@@ -206,6 +213,9 @@ class StageRun {
   private readonly created: string;
   /** Folders holding unpacked or downloaded files until their layer is written. */
   private readonly temps: string[] = [];
+  /** The key and identity of what the stage starts from, for --explain. */
+  private baseKey = '';
+  private baseIdentity = '';
 
   constructor(
     private readonly b: Builder,
@@ -227,6 +237,7 @@ class StageRun {
     throwIfAborted(this.o.signal);
     const base = await this.resolveBase();
     this.key = base.key;
+    this.baseKey = base.key;
     this.layers = [...base.layers];
     this.history = [...(base.config.history ?? [])];
     for (const l of base.layers) this.fallbacks.set(l.digest, base.blobs);
@@ -269,6 +280,7 @@ class StageRun {
     const p = platformToString(this.platform);
     if (base.kind === 'stage') return this.b.stage(base.index);
     if (base.kind === 'scratch') {
+      this.baseIdentity = 'scratch';
       return {
         key: baseKey('scratch', 'scratch', p),
         config: { architecture: this.platform.architecture, os: this.platform.os, rootfs: { type: 'layers', diff_ids: [] } },
@@ -278,6 +290,7 @@ class StageRun {
       };
     }
     const image = await this.o.resolveImage(base.ref, this.platform);
+    this.baseIdentity = `${base.ref}@${image.digest}`;
     this.b.bases.push({ ref: base.ref, digest: image.digest });
     this.b.send({ type: 'base-resolved', stage: this.node.stage.index, ref: base.ref, digest: image.digest });
     const layers = layersOf(image);
@@ -310,15 +323,30 @@ class StageRun {
     const key = stepKey(this.key, step.key, inputs.describe, this.o.layer);
     const hit = this.b.noCacheForNode(this.node) ? undefined : await this.lookup(key);
     let layer: LayerDescriptor | null;
+    let missReason: string | undefined;
     if (hit !== undefined) {
       layer = hit;
       if (layer) this.appendLayer(layer, undefined);
       if (layer && this.session) await this.session.addLayer({ descriptor: layer, open: () => this.blobs().open(layer!) });
       this.b.send({ type: 'step-cached', ref, layer: layer?.digest });
     } else {
+      const slot = slotId({
+        contextDir: this.o.context.root,
+        dockerfile: this.o.dockerfile.path,
+        stage: this.node.stage.name ?? String(this.node.stage.index),
+        position: ref.step,
+        platform: platformToString(this.platform),
+      });
+      const state: SlotState = { key, parent: this.key, step: step.key, inputs: inputsOf(inputs.describe) };
+      if (this.key === this.baseKey) state.base = this.baseIdentity;
+      if (this.o.explain) {
+        missReason = explainMiss(await this.b.explainStore.load(slot), state);
+        this.b.send({ type: 'step-miss-reason', ref, reason: missReason });
+      }
       const entries = await this.make(step, inputs, ref);
       layer = entries.length === 0 ? null : await this.write(entries, ref);
       await this.o.cache.put({ key, layer });
+      await this.b.explainStore.save(slot, state);
       if (layer) {
         this.appendLayer(layer, await indexedLayerOf(entries, this.o.layer.epoch));
         if (this.session && step.kind !== 'run') await this.session.addLayer({ descriptor: layer, open: () => this.blobs().open(layer!) });
@@ -327,7 +355,14 @@ class StageRun {
     }
     this.key = key;
     this.history.push({ created: this.created, created_by: step.history, comment: 'lading', ...(layer ? {} : { empty_layer: true }) });
-    this.b.reports.push({ stage: this.node.stage.index, text: step.history, cached: hit !== undefined, ...(layer ? { layer: layer.digest } : {}), ms: Date.now() - t0 });
+    this.b.reports.push({
+      stage: this.node.stage.index,
+      text: step.history,
+      cached: hit !== undefined,
+      ...(layer ? { layer: layer.digest } : {}),
+      ms: Date.now() - t0,
+      ...(missReason !== undefined ? { missReason } : {}),
+    });
   }
 
   private async removeTemps(): Promise<void> {

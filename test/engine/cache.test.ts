@@ -121,3 +121,24 @@ test('two builds of different images sharing one store at once both succeed', as
     await t.notThrowsAsync(store.readBytes(digest), `blob ${digest} verifies`);
   }
 });
+
+test('--explain names what changed: a file, a build arg, the instruction, an earlier step', async (t) => {
+  const dir = await tempDir(t);
+  const p = await writeProject(dir, {
+    Dockerfile: 'FROM busybox\nARG MODE=dev\nCOPY src/ /src/\nCOPY conf-$MODE.txt /conf\nCOPY late /late\n',
+    'src/a.js': 'a',
+    'src/b.js': 'b',
+    'conf-dev.txt': 'dev',
+    'conf-prod.txt': 'prod',
+    late: 'late',
+  });
+  await buildProject(p, { explain: true });
+  await fs.writeFile(path.join(p.context, 'src/b.js'), 'b2');
+  const run = await buildProject(p, { explain: true, buildArgs: { MODE: 'prod' } });
+  const reasons = Object.fromEntries(run.steps.filter((s) => s.missReason).map((s) => [s.text, s.missReason!]));
+  t.regex(reasons['COPY src/ /src/']!, /input src\/b\.js \(changed\)/);
+  t.regex(reasons['COPY conf-prod.txt /conf']!, /build arg or environment MODE changed|instruction changed/);
+  t.regex(reasons['COPY late /late']!, /an earlier step changed/);
+  const first = await buildProject(await writeProject(path.join(dir, 'fresh'), { Dockerfile: 'FROM scratch\nCOPY a /a\n', a: 'a' }), { explain: true });
+  t.is(first.steps[0]!.missReason, 'no earlier build of this step is known');
+});
