@@ -21,7 +21,7 @@ import type { HostTools, IdMode } from './detect.ts';
 import { diffSnapshots, takeSnapshot, type Snapshot } from './diff.ts';
 import { prepareHelper, type Helper } from './helper.ts';
 import { planMounts, type MountPlan, type Stub } from './mounts.ts';
-import { mergeUpper, mountOverlay, overlayDirs, probeOverlay, snapshotUpper, unmount, type OverlayDirs } from './overlay.ts';
+import { mergeUpper, mountOverlay, overlayDirs, probeOverlay, snapshotUpper, unmount, type OverlayDirs, type UpperSnapshot } from './overlay.ts';
 import { OwnerTable, type Owner } from './ownership.ts';
 import { runProcess } from './process.ts';
 import { RootResolver, joinRel, splitPath } from './safe-path.ts';
@@ -54,8 +54,7 @@ export interface RunHooks {
 
 interface PendingOverlay {
   o: OverlayDirs;
-  opaque: Set<string>;
-  entries: LayerEntry[];
+  snap: UpperSnapshot;
 }
 
 const HOSTNAME = 'lading';
@@ -178,11 +177,11 @@ export class RootfsCore {
       const commandMs = await this.execute(c, o.merged);
       const started = performance.now();
       const lower = (rel: string): boolean => fs.lstatSync(path.join(this.base, rel), { throwIfNoEntry: false }) !== undefined;
-      const { entries, opaque } = snapshotUpper(o, (rel, st) => this.ownerOf(rel, st, lower(rel), c.user));
+      const snap = snapshotUpper(o, (rel, st, replaced) => this.ownerOf(rel, st, !replaced && lower(rel), c.user));
       await unmount(o.merged, this.config.tools);
       mounted = false;
-      this.pending = { o, opaque, entries };
-      return { entries, sandbox: this.config.kind, snapshot: 'overlay', notes: c.notes, commandMs, snapshotMs: performance.now() - started };
+      this.pending = { o, snap };
+      return { entries: snap.entries, sandbox: this.config.kind, snapshot: 'overlay', notes: c.notes, commandMs, snapshotMs: performance.now() - started };
     } finally {
       if (mounted) await unmount(o.merged, this.config.tools).catch(() => undefined);
     }
@@ -255,15 +254,15 @@ export class RootfsCore {
 
   /**
    * Who owns a changed path in the image. With chown available the disk says; otherwise recorded
-   * owners apply, and what a non-root USER step created is credited to that user.
+   * owners apply to paths that were there before the step, and what a non-root USER step created
+   * is credited to that user.
    */
   private ownerOf(rel: string, st: fs.Stats, existed: boolean, user: ResolvedUser): Owner {
+    if (existed) return this.owners.imageOwner(rel, st);
     // proot only pretends to be the user; without chown the sandbox could not be the user at all.
     const fakeIds = this.config.kind === 'proot' || !this.canChown;
-    if (fakeIds && !existed && (user.uid !== 0 || user.gid !== 0) && st.uid === this.owners.selfUid) {
-      return { uid: user.uid, gid: user.gid };
-    }
-    return this.owners.imageOwner(rel, st);
+    if (fakeIds && (user.uid !== 0 || user.gid !== 0) && st.uid === this.owners.selfUid) return { uid: user.uid, gid: user.gid };
+    return this.owners.diskOwner(st);
   }
 
   /** Without chown, the table must learn the owners the step's entries claim. */
@@ -271,10 +270,10 @@ export class RootfsCore {
     if (this.canChown) return;
     for (const e of entries) {
       const [dir, name] = splitPath(e.path);
-      if (name === '.wh..wh..opq') continue;
-      if (name.startsWith('.wh.')) this.owners.forgetTree(joinRel(dir, name.slice(4)));
-      else this.owners.record(e.path, e);
+      if (name === '.wh..wh..opq') this.owners.forgetTree(dir);
+      else if (name.startsWith('.wh.')) this.owners.forgetTree(joinRel(dir, name.slice(4)));
     }
+    for (const e of entries) if (!splitPath(e.path)[1].startsWith('.wh.')) this.owners.record(e.path, e);
   }
 
   /** Fold the last overlay step into base. */
@@ -283,8 +282,8 @@ export class RootfsCore {
     if (!p) return;
     this.pending = undefined;
     try {
-      mergeUpper(this.base, p.o.upper, p.opaque, this.owners, (rel) => this.resolver.forget(rel));
-      this.recordOwners(p.entries);
+      mergeUpper(this.base, p.o.upper, p.snap, this.owners, (rel) => this.resolver.forget(rel));
+      this.recordOwners(p.snap.entries);
     } catch (err) {
       this.broken = `merging a step into the root failed (${(err as Error).message})`;
       throw err;

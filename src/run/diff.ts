@@ -139,7 +139,8 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, options: DiffOp
       out.set(`${rel}\0opaque`, opaqueEntry(rel));
       continue;
     }
-    if (changed(rel, a, b, before, options)) add(rel, true);
+    // Same type, same name: a new inode still means a new file (rm f; echo > f).
+    if (changed(rel, a, b, before, options)) add(rel, a.ino === b.ino);
   }
 
   for (const rel of before.files.keys()) {

@@ -37,8 +37,9 @@ export async function mountOverlay(o: OverlayDirs, tools: HostTools): Promise<vo
   for (const d of [o.upper, o.work, o.merged]) fs.mkdirSync(d, { recursive: true });
   const lowerdir = o.lowers.map((l) => path.relative(o.dir, l) || '.').join(':');
   // userxattr: the only mode an unprivileged user namespace may use, and it works for root too;
-  // without it, removing a lower directory fails with EIO in a user namespace.
-  const options = `userxattr,lowerdir=${lowerdir},upperdir=upper,workdir=work`;
+  // without it, removing a lower directory fails with EIO in a user namespace. index=on keeps
+  // hard links whole on copy-up where the kernel can (as root); elsewhere it quietly falls back.
+  const options = `userxattr,index=on,lowerdir=${lowerdir},upperdir=upper,workdir=work`;
   const r = await exec(tools.mount!, ['-t', 'overlay', 'overlay', '-o', options, 'merged'], { cwd: o.dir, timeoutMs: 30_000 });
   if (r.code !== 0) throw new Error(`mount -t overlay failed: ${firstLine(r.stderr) || `exit ${r.code}`}`);
 }
@@ -86,16 +87,20 @@ export interface UpperSnapshot {
   entries: LayerEntry[];
   /** Directories that hide everything below them in the lower layers. */
   opaque: Set<string>;
+  /** Lower names of a hard-linked file the step changed through another name: link them again when merging. */
+  relinks: { from: string; to: string }[];
 }
 
 /**
  * The entries for what a step wrote into `o.upper`. Must run while `o.merged` is still mounted
  * (opaque directories are recognised through it). `ownerOf` gives the image owner of a path.
  */
-export function snapshotUpper(o: OverlayDirs, ownerOf: (rel: string, st: fs.Stats) => Owner): UpperSnapshot {
+export function snapshotUpper(o: OverlayDirs, ownerOf: (rel: string, st: fs.Stats, replaced: boolean) => Owner): UpperSnapshot {
   const entries: LayerEntry[] = [];
   const opaque = new Set<string>();
-  const walk = (rel: string): void => {
+  const copiedUpLinks: { rel: string; entry: LayerEntry; ino: number }[] = [];
+  /** `replaced`: inside a directory that replaced a lower one, so nothing here is a lower path. */
+  const walk = (rel: string, replaced: boolean): void => {
     const dirAbs = rel === '' ? o.upper : path.join(o.upper, rel);
     for (const name of fs.readdirSync(dirAbs)) {
       const childRel = joinRel(rel, name);
@@ -105,19 +110,84 @@ export function snapshotUpper(o: OverlayDirs, ownerOf: (rel: string, st: fs.Stat
         entries.push(whiteoutEntry(childRel));
         continue;
       }
-      const entry = entryFromStat(childRel, abs, st, ownerOf(childRel, st));
+      const isOpaque = st.isDirectory() && !replaced && replacesLowerDir(o, childRel);
+      const entry = entryFromStat(childRel, abs, st, ownerOf(childRel, st, replaced || isOpaque));
       if (entry) entries.push(entry);
-      if (st.isDirectory()) {
-        if (replacesLowerDir(o, childRel)) {
-          opaque.add(childRel);
-          entries.push(opaqueEntry(childRel));
-        }
-        walk(childRel);
+      if (entry && st.isFile() && !replaced) {
+        const lowerIno = copiedUpFromLink(o, childRel);
+        if (lowerIno !== undefined) copiedUpLinks.push({ rel: childRel, entry, ino: lowerIno });
       }
+      if (isOpaque) {
+        opaque.add(childRel);
+        entries.push(opaqueEntry(childRel));
+      }
+      if (st.isDirectory()) walk(childRel, replaced || isOpaque);
     }
   };
-  walk('');
-  return { entries, opaque };
+  walk('', false);
+  const relinks = copiedUpLinks.length > 0 ? relink(o, entries, copiedUpLinks, ownerOf) : [];
+  return { entries, opaque, relinks };
+}
+
+/**
+ * The lower inode of `rel` when the step changed a hard-linked lower file through this name:
+ * overlayfs copied up only this name (the merged view still reports the lower inode number).
+ */
+function copiedUpFromLink(o: OverlayDirs, rel: string): number | undefined {
+  for (const lower of o.lowers) {
+    const st = fs.lstatSync(path.join(lower, rel), { throwIfNoEntry: false });
+    if (!st) continue;
+    if (!st.isFile() || st.nlink < 2) return undefined;
+    return fs.lstatSync(path.join(o.merged, rel)).ino === st.ino ? st.ino : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * overlayfs breaks hard links on copy-up; a plain file system (and the image's next user) would
+ * see every name change. Find the other names of those inodes in the lower layers (a walk, paid
+ * only when a step writes to a hard-linked file) and add them as links to the new content.
+ */
+function relink(
+  o: OverlayDirs,
+  entries: LayerEntry[],
+  changed: { rel: string; entry: LayerEntry; ino: number }[],
+  ownerOf: (rel: string, st: fs.Stats, replaced: boolean) => Owner,
+): { from: string; to: string }[] {
+  const wanted = new Map(changed.map((c) => [c.ino, c]));
+  const inUpper = new Set(entries.map((e) => e.path));
+  const relinks: { from: string; to: string }[] = [];
+  const seen = new Set<string>();
+  for (const lower of o.lowers) {
+    const walk = (rel: string): void => {
+      for (const d of fs.readdirSync(rel === '' ? lower : path.join(lower, rel), { withFileTypes: true })) {
+        const childRel = joinRel(rel, d.name);
+        if (d.isDirectory()) walk(childRel);
+        else if (d.isFile()) {
+          const st = fs.lstatSync(path.join(lower, childRel));
+          const c = st.nlink > 1 ? wanted.get(st.ino) : undefined;
+          if (!c || childRel === c.rel || seen.has(childRel) || inUpper.has(childRel) || isHiddenByUpper(o, childRel)) continue;
+          seen.add(childRel);
+          c.entry.linkKey ??= `relink:${c.rel}`;
+          entries.push({ ...c.entry, path: childRel, linkKey: c.entry.linkKey });
+          relinks.push({ from: c.rel, to: childRel });
+          for (let dir = path.posix.dirname(childRel); dir !== '.' && !inUpper.has(dir); dir = path.posix.dirname(dir)) {
+            inUpper.add(dir);
+            const dirSt = fs.lstatSync(path.join(o.merged, dir));
+            const dirEntry = entryFromStat(dir, path.join(o.merged, dir), dirSt, ownerOf(dir, dirSt, false));
+            if (dirEntry) entries.push(dirEntry);
+          }
+        }
+      }
+    };
+    walk('');
+  }
+  return relinks;
+}
+
+/** A lower path the upper hides (a whiteout or opaque directory on its way). */
+function isHiddenByUpper(o: OverlayDirs, rel: string): boolean {
+  return fs.lstatSync(path.join(o.merged, rel), { throwIfNoEntry: false }) === undefined;
 }
 
 function replacesLowerDir(o: OverlayDirs, rel: string): boolean {
@@ -139,7 +209,14 @@ function replacesLowerDir(o: OverlayDirs, rel: string): boolean {
  * and new directories move whole, other directories take the upper's metadata and recurse.
  * Renames within one file system: the cost follows what the step wrote.
  */
-export function mergeUpper(base: string, upper: string, opaque: Set<string>, owners: OwnerTable, forget: (rel: string) => void): void {
+export function mergeUpper(
+  base: string,
+  upper: string,
+  snap: Pick<UpperSnapshot, 'opaque' | 'relinks'>,
+  owners: OwnerTable,
+  forget: (rel: string) => void,
+): void {
+  const { opaque } = snap;
   const merge = (rel: string): void => {
     const upperDir = rel === '' ? upper : path.join(upper, rel);
     for (const name of fs.readdirSync(upperDir)) {
@@ -172,4 +249,8 @@ export function mergeUpper(base: string, upper: string, opaque: Set<string>, own
     }
   };
   merge('');
+  for (const { from, to } of snap.relinks) {
+    fs.rmSync(path.join(base, to), { force: true });
+    fs.linkSync(path.join(base, from), path.join(base, to));
+  }
 }

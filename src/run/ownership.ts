@@ -46,6 +46,11 @@ export class OwnerTable {
     for (const key of this.owners.keys()) if (key.startsWith(prefix)) this.owners.delete(key);
   }
 
+  /** The owner the disk shows, with our own ids read as root. */
+  diskOwner(st: Pick<Stats, 'uid' | 'gid'>): Owner {
+    return { uid: st.uid === this.selfUid ? 0 : st.uid, gid: st.gid === this.selfGid ? 0 : st.gid };
+  }
+
   /**
    * The owner the image should show for `rel`. A file still owned by this process carries the
    * recorded owner (or root); anything else was chowned for real and the disk is right.
@@ -54,7 +59,6 @@ export class OwnerTable {
     const mine = st.uid === this.selfUid;
     const mineG = st.gid === this.selfGid;
     const recorded = mine && mineG ? this.owners.get(rel) : undefined;
-    if (recorded) return { ...recorded };
-    return { uid: mine ? 0 : st.uid, gid: mineG ? 0 : st.gid };
+    return recorded ? { ...recorded } : this.diskOwner(st);
   }
 }
