@@ -34,6 +34,7 @@ export class Authenticator {
   private credential?: Promise<Credential | undefined>;
   private readonly tokens = new TTLCache<string, { token: string; lifeMs: number }>({ max: 256 });
   private readonly issued = new Set<string>();
+  private readonly pending = new Map<string, Promise<string>>();
   private readonly options: AuthenticatorOptions;
 
   constructor(options: AuthenticatorOptions) {
@@ -89,8 +90,13 @@ export class Authenticator {
     const cached = this.tokens.get(key);
     // Renew ahead of a long upload, but never ask for more than half a token's life.
     if (cached && this.tokens.getRemainingTTL(key) > Math.min(minValidityMs, cached.lifeMs / 2)) return `Bearer ${cached.token}`;
-    const token = await this.fetchToken(scopes);
-    return `Bearer ${token}`;
+    // Blobs push in parallel: they share one token request instead of each asking.
+    let pending = this.pending.get(key);
+    if (!pending) {
+      pending = this.fetchToken(scopes).finally(() => this.pending.delete(key));
+      this.pending.set(key, pending);
+    }
+    return `Bearer ${await pending}`;
   }
 
   /** Forget the token for these scopes (the registry refused it). */

@@ -10,6 +10,8 @@ import path from 'node:path';
 
 export interface TestPki {
   dir: string;
+  /** A folder holding only ca.crt (for skopeo --cert-dir). */
+  caDir: string;
   caCert: string;
   serverCert: string;
   serverKey: string;
@@ -32,8 +34,12 @@ export async function makePki(): Promise<TestPki> {
   );
   openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'ext.cnf'], dir);
   openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'token.key', '-out', 'token.crt', '-days', '2', '-subj', '/CN=lading test token issuer'], dir);
+  // skopeo's --cert-dir takes every *.key as a client key: give it a folder with the CA alone.
+  await fs.mkdir(path.join(dir, 'ca-only'));
+  await fs.copyFile(path.join(dir, 'ca.crt'), path.join(dir, 'ca-only', 'ca.crt'));
   return {
     dir,
+    caDir: path.join(dir, 'ca-only'),
     caCert: path.join(dir, 'ca.crt'),
     serverCert: path.join(dir, 'server.crt'),
     serverKey: path.join(dir, 'server.key'),
