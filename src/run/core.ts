@@ -81,7 +81,8 @@ export class RootfsCore {
     this.runs = path.join(config.dir, 'runs');
     this.resolver = new RootResolver(this.base);
     this.owners = new OwnerTable(process.getuid!(), process.getgid!());
-    this.canChown = config.idMode === 'root' || config.idMode === 'userns-full';
+    // Without namespaces (proot) the worker has the caller's real ids: chown works for root only.
+    this.canChown = config.idMode === 'plain' ? process.getuid!() === 0 : config.idMode !== 'userns-single';
   }
 
   static async open(config: CoreConfig): Promise<RootfsCore> {

@@ -115,8 +115,8 @@ export class Rootfs {
 
   /** Remove every work file and stop the worker. Safe to call more than once. */
   dispose(): Promise<void> {
+    if (this.disposed) return this.queue.then(() => undefined);
     return this.serial(async () => {
-      if (this.disposed) return;
       this.disposed = true;
       try {
         await this.worker.peer.call('dispose', []);
