@@ -18,6 +18,7 @@ const ALLOWED = {
   context: ['.', 'image'],
   store: ['.', 'image'],
   layer: ['.', 'image', 'store'],
+  attest: ['.', 'image', 'layer', 'store'],
   registry: ['.', 'image', 'store'],
   run: ['.', 'image', 'layer', 'store', 'context'],
   output: ['.', 'image', 'store', 'layer', 'registry'],
