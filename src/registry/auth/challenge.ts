@@ -78,7 +78,7 @@ export function parseChallenges(header: string | null | undefined): Challenge[] 
     out.push(challenge);
     skipWs();
     if (i >= s.length) break;
-    if (s[i] !== ',' && !looksLikeParam()) {
+    if (s[i] !== ',') {
       const t68 = readToken68();
       if (t68 !== undefined) {
         challenge.token68 = t68;
