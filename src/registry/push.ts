@@ -18,7 +18,7 @@ import { discard, type HttpResponse } from './http.ts';
 import { limiter, type Limiter } from './limit.ts';
 import { headManifest, pullScope, pushScope, type BlobOrigin, type Repo } from './pull.ts';
 import { canonicalRegistry, type ImageReference } from './reference.ts';
-import { sleep, type Transport } from './transport.ts';
+import { retryableStatus, sleep, type Transport } from './transport.ts';
 import { BlobUploader, sessionUrl } from './upload.ts';
 
 export interface PushResult {
@@ -178,7 +178,8 @@ class PushRun {
         body: () => bytes,
         scopes,
         action,
-        accept: () => true,
+        // Transient answers are the transport's to retry; the rest are examined here.
+        accept: (s) => !retryableStatus(s),
       });
       if (res.status >= 200 && res.status < 300) {
         discard(res);

@@ -83,7 +83,7 @@ function isCertificateError(err: unknown): boolean {
   return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|DEPTH_ZERO|ERR_TLS_CERT/.test(code) || /certificate/i.test(e?.message ?? '');
 }
 
-function retryableStatus(status: number): boolean {
+export function retryableStatus(status: number): boolean {
   return status === 408 || status === 429 || (status >= 500 && status !== 501 && status !== 505);
 }
 
@@ -107,7 +107,13 @@ export class Transport {
   private readonly auths = new Map<string, Authenticator>();
 
   constructor(options: TransportOptions) {
-    this.options = { maxRetries: 5, userAgent: 'lading', retryBaseMs: 250, retryMaxMs: 30_000, ...options };
+    this.options = {
+      ...options,
+      maxRetries: options.maxRetries ?? 5,
+      userAgent: options.userAgent ?? 'lading',
+      retryBaseMs: options.retryBaseMs ?? 250,
+      retryMaxMs: options.retryMaxMs ?? 30_000,
+    };
     this.insecure = new Set((options.insecureRegistries ?? []).map(canonicalRegistry));
   }
 

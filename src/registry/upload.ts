@@ -89,9 +89,10 @@ export class BlobUploader {
     let failures = 0;
     let forceMonolithic = false;
     for (;;) {
+      // Opening a session is retried by the transport already; only the transfer restarts here.
+      const s = session ?? (await this.startSession());
+      session = undefined;
       try {
-        const s = session ?? (await this.startSession());
-        session = undefined;
         const chunked = !forceMonolithic && this.desc.size > this.chunkSize;
         if (chunked) {
           const outcome = await this.chunked(s.url, s.minChunk);
