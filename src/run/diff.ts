@@ -1,7 +1,7 @@
 /**
  * The fallback snapshot where no overlay can be mounted: walk the root before and after a step and
- * compare. Metadata decides (type, mode, owner, size, mtime, ctime, inode, link count, link
- * target): a write, chmod, chown, link or rename always moves ctime, which user space cannot set
+ * compare. Metadata decides (type, mode, owner, size, mtime, ctime, inode and birth time, link
+ * count, link target): a write, chmod, chown, link or rename always moves ctime, which user space cannot set
  * back. Only on a file system with whole-second timestamps can a change hide inside the second of
  * the snapshot; files in that window are hashed.
  */
@@ -23,6 +23,8 @@ interface FileMeta {
   mtimeMs: number;
   ctimeMs: number;
   ino: number;
+  /** Birth time: tells a recreated file from a changed one even when the inode number is reused. */
+  birthtimeMs: number;
   nlink: number;
   link?: string;
 }
@@ -49,6 +51,7 @@ function metaOf(abs: string, st: fs.Stats): FileMeta {
     mtimeMs: st.mtimeMs,
     ctimeMs: st.ctimeMs,
     ino: st.ino,
+    birthtimeMs: st.birthtimeMs,
     nlink: st.nlink,
   };
   if (st.isSymbolicLink()) meta.link = fs.readlinkSync(abs);
@@ -132,7 +135,8 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, options: DiffOp
       add(rel, false);
       continue;
     }
-    if (a.type === S_IFDIR && a.ino !== b.ino) {
+    const sameObject = a.ino === b.ino && a.birthtimeMs === b.birthtimeMs;
+    if (a.type === S_IFDIR && !sameObject) {
       // Removed and made again: lower layers' content below it must be hidden.
       replaced.add(rel);
       add(rel, false);
@@ -140,7 +144,7 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, options: DiffOp
       continue;
     }
     // Same type, same name: a new inode still means a new file (rm f; echo > f).
-    if (changed(rel, a, b, before, options)) add(rel, a.ino === b.ino);
+    if (!sameObject || changed(rel, a, b, before, options)) add(rel, sameObject);
   }
 
   for (const rel of before.files.keys()) {
