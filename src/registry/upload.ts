@@ -104,6 +104,12 @@ export class BlobUploader {
         safeEmit(this.t.onEvent, { type: 'blob-uploaded', registry: this.target.registry, repository: this.target.repository, digest: this.desc.digest, size: this.desc.size, method: chunked ? 'chunked' : 'monolithic' });
         return { bytesSent: this.bytesSent, method: chunked ? 'chunked' : 'monolithic' };
       } catch (err) {
+        // A proxy or registry capping request size: go on in chunks below the cap.
+        if (isLadingError(err) && err.details.status === 413 && Math.min(this.chunkSize, this.desc.size) > MIN_ADAPTIVE_CHUNK) {
+          this.chunkSize = Math.max(MIN_ADAPTIVE_CHUNK, Math.floor(Math.min(this.chunkSize, this.desc.size) / 2));
+          this.adjusted(`request too large (HTTP 413); chunks of ${this.chunkSize} bytes now`);
+          continue;
+        }
         if (!this.worthRestarting(err) || ++failures > this.options.maxRetries) throw err instanceof UploadRestart ? this.gaveUp(err) : err;
         await sleep(Math.min(10_000, 200 * 2 ** failures), this.t.signal);
       }
@@ -179,6 +185,7 @@ export class BlobUploader {
     let offset = 0;
     let reader: SequentialReader | undefined;
     let failures = 0;
+    let staleRangeSeen = false;
     if (minChunk && minChunk > this.chunkSize) {
       this.chunkSize = minChunk;
       this.adjusted(`chunks of ${minChunk} bytes, the registry's minimum`);
@@ -227,7 +234,8 @@ export class BlobUploader {
           url = res.headers.get('location') ? sessionUrl(res.headers.get('location'), url, 'a chunk') : url;
           // Trust our own count: ECR answers with a Range that does not advance.
           const end = parseRangeEnd(res.headers.get('range'));
-          if (end !== undefined && end < offset + len - 1 && end >= offset) {
+          if (end !== undefined && end < offset + len - 1 && !staleRangeSeen) {
+            staleRangeSeen = true;
             this.adjusted(`the registry reported bytes 0-${end} after a chunk ending at ${offset + len - 1}; keeping our own offset`);
           }
           offset += len;
@@ -296,7 +304,8 @@ export class BlobUploader {
     const end = parseRangeEnd(res.headers.get('range'));
     const next = res.headers.get('location') ? sessionUrl(res.headers.get('location'), url, 'an upload status') : url;
     // The registry's Range is the truth about what it kept, unless it is ahead of what we sent.
-    const resumeAt = end === undefined ? 0 : Math.min(end + 1, this.desc.size);
+    // `0-0` is what an empty session reports too (Distribution does): read it as nothing stored.
+    const resumeAt = end === undefined || end === 0 ? 0 : Math.min(end + 1, this.desc.size);
     if (resumeAt > offset + this.chunkSize) throw new UploadRestart('the registry reports more bytes than were sent');
     this.adjusted(`resuming at byte ${resumeAt}`);
     return { url: next, offset: resumeAt };
