@@ -215,10 +215,11 @@ export function parseModInfo(text: string): Omit<GoBuildInfo, 'goVersion'> {
         out.deps.push((last = mod()));
         break;
       case '=>':
-        // The replacement is what was built; keep it in place of the module it replaces.
+        // The replacement is what was built; keep it in place of the module it replaces. A local
+        // directory (`../greet`) names no module, so the replaced module keeps its path.
         if (last) {
           const r = mod();
-          last.path = r.path;
+          if (!r.path.startsWith('.') && !r.path.startsWith('/')) last.path = r.path;
           last.version = r.version;
           if (r.sum) last.sum = r.sum;
           else delete last.sum;

@@ -355,7 +355,7 @@ function merge(found: { pkg: FoundPackage; location: PackageLocation }[], distro
     p.layerIndex = p.locations[0]!.layerIndex;
     p.layer = layers[p.layerIndex]!.descriptor.diffID;
   }
-  return packages.sort((a, b) => compare(a.ecosystem, b.ecosystem) || compare(a.name, b.name) || compare(a.version, b.version) || compare(a.purl, b.purl));
+  return packages.sort((a, b) => compare(a.ecosystem, b.ecosystem) || compare(a.purl, b.purl));
 }
 
 function compare(a: string, b: string): number {

@@ -71,7 +71,7 @@ export interface ScanResult {
   /** diffIDs of the scanned layers, in order. */
   layers: string[];
   distro?: DistroInfo;
-  /** Sorted by ecosystem, name, version, purl. */
+  /** Sorted by ecosystem, then purl. */
   packages: ScannedPackage[];
   /** Things the scanner skipped or could not read (oversized files, malformed metadata). Sorted. */
   warnings: string[];
