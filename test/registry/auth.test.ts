@@ -259,6 +259,25 @@ test('Basic auth (htpasswd, bcrypt) over TLS with a test CA', async (t) => {
   });
 });
 
+test('a host named in insecureRegistries may present a certificate we cannot verify; others may not', async (t) => {
+  await withBasicTlsRegistry(async (host) => {
+    const keychain = keychainFor(host, { username: 'bob', password: PASSWORD });
+    const insecure = new RegistryClient({ keychain, insecureRegistries: [host] });
+    const { store, remove } = await tempStore();
+    try {
+      const img = await makeImage(store, 'insecure', [5_000]);
+      t.is((await insecure.pushImage(img, [parseReference(`${host}/insecure/app:1`)])).digest, img.digest);
+      const strict = new RegistryClient({ keychain, insecureRegistries: ['other.example.com'] });
+      const err = await t.throwsAsync(strict.resolve(`${host}/insecure/app:1`));
+      t.regex(err!.message, /certificate/i);
+      strict.close();
+    } finally {
+      insecure.close();
+      await remove();
+    }
+  });
+});
+
 test('Basic auth with a wrong password: unauthorized, naming the registry, in a handful of requests', async (t) => {
   await withBasicTlsRegistry(async (host) => {
     const http = countingHttp(createHttpClient('node-fetch', { caFile: pki.caCert }));

@@ -244,3 +244,23 @@ test('an index: children before the index, platform choice, copy of all platform
     }
   });
 });
+
+test("the same push and pull through Node's own fetch (undici)", async (t) => {
+  await withRegistry(async (reg) => {
+    const src = await tempStore();
+    const dst = await tempStore();
+    try {
+      const img = await makeImage(src.store, 'undici', [700_000, 30_000]);
+      const client = new RegistryClient({ http: 'undici', chunkSize: 256 * 1024 });
+      const res = await client.pushImage(img, [parseReference(`${reg.host}/undici/app:1`)]);
+      t.is(res.digest, img.digest);
+      const pulled = await client.pullImage(`${reg.host}/undici/app:1`, { store: dst.store });
+      t.is(pulled.digest, img.digest);
+      for (const l of img.manifest.layers) t.true(await dst.store.has(l.digest));
+      client.close();
+    } finally {
+      await src.remove();
+      await dst.remove();
+    }
+  });
+});
