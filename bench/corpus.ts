@@ -36,8 +36,8 @@ export function textChunk(random: () => number, size: number): Buffer {
 }
 
 export function randomChunk(random: () => number, size: number): Buffer {
-  const b = Buffer.alloc(size);
-  for (let i = 0; i < size; i += 4) b.writeUInt32LE(Math.floor(random() * 0x100000000), i);
+  const b = Buffer.alloc(Math.ceil(size / 4) * 4);
+  for (let i = 0; i < b.length; i += 4) b.writeUInt32LE(Math.floor(random() * 0x100000000), i);
   return b.subarray(0, size);
 }
 

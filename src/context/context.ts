@@ -3,14 +3,14 @@
  * symlinks followed without leaving it), `.dockerignore` applied, directories walked in a stable
  * order, and content digests through the stat cache.
  */
-import type { BigIntStats } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ERROR_CODES, LadingError, fsError } from '../errors.ts';
 import { IgnoreMatcher, parseDockerignore } from './dockerignore.ts';
 import { compileComponent, hasWildcard } from './glob.ts';
 import { resolveInRoot } from './scoped-path.ts';
-import { StatCache } from './stat-cache.ts';
+import { StatCache, statSignature } from './stat-cache.ts';
 
 export interface ContextEntry {
   /** Path relative to the context root, `/`-separated ('' for the root). */
@@ -25,7 +25,8 @@ export interface ContextEntry {
   linkname?: string;
   /** `dev:ino` for files with several hard links, so a layer stores their body once. */
   linkKey?: string;
-  stat: BigIntStats;
+  /** What `lstat` said, as the stat cache's signature (size, times, inode, mode). */
+  sig: string;
 }
 
 export interface SourceMatch {
@@ -90,13 +91,17 @@ export class BuildContext {
     return matches;
   }
 
-  /** Every path below `dir` that .dockerignore keeps, in tar order. Symlinks are not followed. */
+  /**
+   * Every path below `dir` that .dockerignore keeps, in tar order. Symlinks are not followed.
+   * The walk uses synchronous calls: on a warm 20,000-file context, 20,000 awaited lstat calls
+   * cost seconds of thread-pool round trips, the same calls made directly a few tens of ms.
+   */
   async walk(dir: ContextEntry, exclude?: IgnoreMatcher): Promise<ContextEntry[]> {
     const out: ContextEntry[] = [];
-    const visit = async (rel: string): Promise<void> => {
+    const visit = (rel: string): void => {
       let names: string[];
       try {
-        names = await fs.readdir(path.join(this.root, rel));
+        names = readdirSync(path.join(this.root, rel));
       } catch (err) {
         throw fsError(ERROR_CODES.CONTEXT, 'read folder', path.join(this.root, rel), err, 'make it readable, or exclude it in .dockerignore');
       }
@@ -105,16 +110,16 @@ export class BuildContext {
         const child = rel === '' ? name : `${rel}/${name}`;
         const withinSource = dir.rel === '' ? child : child.slice(dir.rel.length + 1);
         const ignored = this.isIgnored(child) || (exclude?.excludes(withinSource) ?? false);
-        const entry = await this.entry(child);
+        const entry = this.entrySync(child);
         if (!entry) continue;
         if (entry.type === 'directory') {
           if (ignored && this.canSkip(child, withinSource, exclude)) continue;
           if (!ignored) out.push(entry);
-          await visit(child);
+          visit(child);
         } else if (!ignored) out.push(entry);
       }
     };
-    await visit(dir.rel);
+    visit(dir.rel);
     return out;
   }
 
@@ -126,15 +131,35 @@ export class BuildContext {
 
   /** The content digest of a regular file. */
   digest(entry: ContextEntry): Promise<string> {
-    return this.statCache.digest(entry.abs, entry.stat);
+    return this.statCache.digest(entry.abs, entry.sig);
+  }
+
+  /** Whether the file still looks as it did when walked (size, times, inode, mode). */
+  unchanged(entry: ContextEntry): boolean {
+    try {
+      return statSignature(lstatSync(entry.abs)) === entry.sig;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The digest when the stat cache already knows the file as it is now, without any I/O. */
+  knownDigest(entry: ContextEntry): string | undefined {
+    return this.statCache.known(entry.abs, entry.sig);
   }
 
   /** Stat one context path (no symlink following); undefined when it does not exist. */
   async entry(rel: string): Promise<ContextEntry | undefined> {
+    return this.entrySync(rel);
+  }
+
+  private entrySync(rel: string): ContextEntry | undefined {
     const abs = rel === '' ? this.root : path.join(this.root, rel);
-    let st: BigIntStats;
+    let st: Stats;
     try {
-      st = await fs.lstat(abs, { bigint: true });
+      // Number stats, not bigint: 20,000 bigint stat objects cost more in garbage collection than
+      // the system calls themselves. Doubles keep mtime to well under a microsecond.
+      st = lstatSync(abs);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
       throw fsError(ERROR_CODES.CONTEXT, 'read', abs, err);
@@ -145,14 +170,14 @@ export class BuildContext {
       rel,
       abs,
       type,
-      mode: Number(st.mode & 0o7777n),
-      size: type === 'file' ? Number(st.size) : 0,
-      uid: Number(st.uid),
-      gid: Number(st.gid),
-      stat: st,
+      mode: st.mode & 0o7777,
+      size: type === 'file' ? st.size : 0,
+      uid: st.uid,
+      gid: st.gid,
+      sig: statSignature(st),
     };
-    if (type === 'symlink') entry.linkname = await fs.readlink(abs);
-    if (type === 'file' && st.nlink > 1n) entry.linkKey = `${st.dev}:${st.ino}`;
+    if (type === 'symlink') entry.linkname = readlinkSync(abs);
+    if (type === 'file' && st.nlink > 1) entry.linkKey = `${st.dev}:${st.ino}`;
     return entry;
   }
 

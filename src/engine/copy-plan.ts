@@ -28,6 +28,8 @@ export interface CopySourceFile {
   source?: ContentSource;
   /** Content digest, computed on demand (stat cache, or known from the source). */
   digest?: () => Promise<string>;
+  /** The digest if it is known without I/O (a stat-cache hit); lets warm builds skip promises. */
+  knownDigest?: () => string | undefined;
 }
 
 export interface CopyMatch {
@@ -207,16 +209,22 @@ export function parseChmod(spec: string, location: SourceLocation): (mode: numbe
  */
 export async function describeSources(matches: CopyMatch[]): Promise<string[]> {
   const lines: string[] = [];
+  const pending: Promise<void>[] = [];
   for (const match of matches) {
     const files = match.root.type === 'directory' ? [match.root, ...match.entries] : [match.root];
-    const described = await Promise.all(
-      files.map(async (f) => {
-        const content = f.type === 'file' && f.digest ? await f.digest() : f.type === 'symlink' ? f.linkname ?? '' : '';
-        const owner = `${f.uid}:${f.gid}`;
-        return `${match.path}\t${f.rel}\t${f.type}\t${f.mode.toString(8)}\t${owner}\t${f.mtime ?? ''}\t${f.linkKey ? 'hardlink' : ''}\t${content}`;
-      }),
-    );
-    lines.push(...described);
+    for (const f of files) {
+      const prefix = `${match.path}\t${f.rel}\t${f.type}\t${f.mode.toString(8)}\t${f.uid}:${f.gid}\t${f.mtime ?? ''}\t${f.linkKey ? 'hardlink' : ''}\t`;
+      const at = lines.length;
+      if (f.type === 'symlink') lines.push(prefix + (f.linkname ?? ''));
+      else if (f.type !== 'file' || !f.digest) lines.push(prefix);
+      else {
+        const known = f.knownDigest?.();
+        lines.push(prefix + (known ?? ''));
+        // Unknown files are hashed all at once (the stat cache bounds the concurrency).
+        if (known === undefined) pending.push(f.digest().then((d) => void (lines[at] = prefix + d)));
+      }
+    }
   }
+  await Promise.all(pending);
   return lines;
 }

@@ -14,8 +14,10 @@ function fromContextEntry(context: BuildContext, e: ContextEntry): CopySourceFil
     let digest: Promise<string> | undefined;
     const digestOf = (): Promise<string> => (digest ??= context.digest(e));
     file.digest = digestOf;
-    // The bytes written must be the bytes hashed: the writer checks this digest as it reads.
-    file.source = { kind: 'path', path: e.abs, digest: digestOf };
+    file.knownDigest = () => context.knownDigest(e);
+    // The bytes written must be the bytes hashed: the writer checks the file did not change
+    // (by its stat signature, the same trust the stat cache rests on) after reading it.
+    file.source = { kind: 'path', path: e.abs, unchanged: () => context.unchanged(e) };
   }
   if (e.linkname !== undefined) file.linkname = e.linkname;
   if (e.linkKey !== undefined) file.linkKey = e.linkKey;

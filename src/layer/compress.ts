@@ -2,25 +2,26 @@
  * Layer compression that uses every core and stays deterministic.
  *
  * gzip is a single deflate stream, which one core compresses at about 28 MB/s here: fifty times
- * slower than hashing. Like pigz, we cut the input into fixed blocks, deflate each block on the
- * libuv thread pool with the previous block's last 32 KiB as its dictionary, end every block but
+ * slower than hashing. Like pigz, we cut the input into fixed blocks, deflate each block on a
+ * worker thread (deflate-pool.ts) with the previous block's last 32 KiB as its dictionary, end
+ * every block but
  * the last on a byte boundary (a sync flush), and join them into one gzip member. The output
  * depends only on the input, the level and the block size, never on how many blocks ran at once,
  * so every machine produces the same bytes and the same digest.
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { availableParallelism } from 'node:os';
-import zlib from 'node:zlib';
 import { ERROR_CODES, LadingError } from '../errors.ts';
 import type { Compression } from '../image/mediatypes.ts';
+import { crc32Combine, deflatePool } from './deflate-pool.ts';
 
 export interface CompressionOptions {
   compression: Compression;
   /** gzip 1–9 (default 6). */
   level?: number;
   /**
-   * Blocks in flight at once; never changes the output. The default keeps two per core queued
-   * on the libuv pool, so a core never idles while the main thread hashes and writes.
+   * Blocks in flight at once; never changes the output. The default keeps two per core queued,
+   * so a worker never idles while the main thread hashes and writes.
    */
   concurrency?: number;
 }
@@ -48,24 +49,13 @@ export function createCompressor(options: CompressionOptions): Transform {
   }
 }
 
-function deflateBlock(data: Buffer, level: number, dictionary: Buffer | undefined, last: boolean): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const opts: zlib.ZlibOptions = {
-      level,
-      finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
-    };
-    if (dictionary && dictionary.length > 0) opts.dictionary = dictionary;
-    zlib.deflateRaw(data, opts, (err, out) => (err ? reject(err) : resolve(out)));
-  });
-}
-
 class ParallelGzip extends Transform {
   private readonly level: number;
   private readonly concurrency: number;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private previousTail: Buffer | undefined;
-  private readonly inFlight: Promise<Buffer>[] = [];
+  private readonly inFlight: Promise<{ out: Buffer; crc: number; length: number }>[] = [];
   private crc = 0;
   private inputSize = 0;
 
@@ -80,7 +70,6 @@ class ParallelGzip extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    this.crc = zlib.crc32(chunk, this.crc);
     this.inputSize += chunk.length;
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
@@ -93,8 +82,8 @@ class ParallelGzip extends Transform {
     (async () => {
       await this.drainFullBlocks();
       const rest = this.takeBlock(this.pendingBytes);
-      this.inFlight.push(deflateBlock(rest, this.level, this.previousTail, true));
-      while (this.inFlight.length > 0) this.push(await this.inFlight.shift()!);
+      this.inFlight.push(this.deflate(rest, this.previousTail, true));
+      while (this.inFlight.length > 0) this.emitBlock(await this.inFlight.shift()!);
       const trailer = Buffer.alloc(8);
       trailer.writeUInt32LE(this.crc >>> 0, 0);
       trailer.writeUInt32LE(this.inputSize % 0x100000000, 4);
@@ -110,10 +99,23 @@ class ParallelGzip extends Transform {
       // of chunk boundaries: the block layout depends on the total length only.
       const block = this.takeBlock(GZIP_BLOCK_SIZE);
       const dictionary = this.previousTail;
-      this.previousTail = block.subarray(block.length - DICTIONARY_SIZE);
-      this.inFlight.push(deflateBlock(block, this.level, dictionary, false));
-      if (this.inFlight.length >= this.concurrency) this.push(await this.inFlight.shift()!);
+      // Copied: the block itself moves to a worker thread.
+      this.previousTail = Buffer.from(block.subarray(block.length - DICTIONARY_SIZE));
+      this.inFlight.push(this.deflate(block, dictionary, false));
+      if (this.inFlight.length >= this.concurrency) this.emitBlock(await this.inFlight.shift()!);
     }
+  }
+
+  private async deflate(block: Buffer, dictionary: Buffer | undefined, last: boolean): Promise<{ out: Buffer; crc: number; length: number }> {
+    const length = block.length;
+    const { out, crc } = await deflatePool().deflate(block, dictionary, this.level, last);
+    return { out, crc, length };
+  }
+
+  /** Blocks are emitted in input order; their CRCs combine into the member's CRC. */
+  private emitBlock(block: { out: Buffer; crc: number; length: number }): void {
+    this.crc = crc32Combine(this.crc, block.crc, block.length);
+    this.push(block.out);
   }
 
   private takeBlock(size: number): Buffer {

@@ -9,8 +9,11 @@ export type LayerEntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'ch
 
 /** Where a regular file's bytes come from. */
 export type ContentSource =
-  /** A file on disk; with `digest`, the writer fails if the bytes it reads hash differently. */
-  | { kind: 'path'; path: string; digest?: () => Promise<string> }
+  /**
+   * A file on disk. `unchanged`, when given, is asked after the bytes were read: false means the
+   * file changed since its digest was taken, and the layer fails rather than disagree with its key.
+   */
+  | { kind: 'path'; path: string; unchanged?: () => boolean }
   | { kind: 'bytes'; data: Uint8Array }
   | { kind: 'stream'; open: () => Readable | Promise<Readable> };
 

@@ -1,8 +1,9 @@
 import test from 'ava';
 import { Readable } from 'node:stream';
-import { gunzipSync } from 'node:zlib';
+import { constants, crc32, deflateRawSync, gunzipSync } from 'node:zlib';
 import { createHash, randomBytes } from 'node:crypto';
 import { createCompressor, GZIP_BLOCK_SIZE } from '../../src/layer/compress.ts';
+import { crc32Combine } from '../../src/layer/deflate-pool.ts';
 
 async function compress(chunks: Buffer[], concurrency: number, level = 6): Promise<Buffer> {
   const out: Buffer[] = [];
@@ -50,4 +51,28 @@ test('the gzip header carries no time, name or host OS', async (t) => {
 
 test('levels outside 1-9 are refused', (t) => {
   t.throws(() => createCompressor({ compression: 'gzip', level: 0 }), { message: /1 to 9/ });
+});
+
+test('the output is exactly the documented composition: 1 MiB raw deflate blocks with 32 KiB dictionaries in one gzip member', async (t) => {
+  const input = sample(2 * GZIP_BLOCK_SIZE + 5000);
+  const blocks = [input.subarray(0, GZIP_BLOCK_SIZE), input.subarray(GZIP_BLOCK_SIZE, 2 * GZIP_BLOCK_SIZE), input.subarray(2 * GZIP_BLOCK_SIZE)];
+  const parts = blocks.map((b, i) =>
+    deflateRawSync(b, {
+      level: 6,
+      finishFlush: i === blocks.length - 1 ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
+      ...(i > 0 ? { dictionary: blocks[i - 1]!.subarray(blocks[i - 1]!.length - 32 * 1024) } : {}),
+    }),
+  );
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(crc32(input) >>> 0, 0);
+  trailer.writeUInt32LE(input.length, 4);
+  const expected = Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]), ...parts, trailer]);
+  t.true((await compress([input], 2)).equals(expected));
+});
+
+test('CRC-32 of joined blocks combines like zlib', (t) => {
+  const a = randomBytes(1000);
+  const b = randomBytes(777);
+  t.is(crc32Combine(crc32(a), crc32(b), b.length), crc32(Buffer.concat([a, b])) >>> 0);
+  t.is(crc32Combine(crc32(a), crc32(Buffer.alloc(0)), 0), crc32(a) >>> 0);
 });

@@ -1,0 +1,138 @@
+/**
+ * A small pool of worker threads that deflate blocks and compute their CRC-32. Compression runs
+ * entirely off the main thread, which keeps the main thread free for tar writing and hashing and
+ * keeps zlib's per-block allocations out of its garbage collector.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+
+// The worker is plain JavaScript evaluated from a string, so it runs the same under tsx (tests)
+// and from dist/ (the CLI), with no file to locate.
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const zlib = require('node:zlib');
+parentPort.on('message', (job) => {
+  try {
+    const input = Buffer.from(job.block);
+    const options = { level: job.level, finishFlush: job.last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH };
+    if (job.dictionary) options.dictionary = Buffer.from(job.dictionary);
+    const out = zlib.deflateRawSync(input, options);
+    const crc = zlib.crc32(input);
+    let bytes = out;
+    if (out.byteOffset !== 0 || out.byteLength !== out.buffer.byteLength) {
+      bytes = new Uint8Array(out.length);
+      bytes.set(out);
+    }
+    parentPort.postMessage({ id: job.id, out: bytes.buffer, crc }, [bytes.buffer]);
+  } catch (err) {
+    parentPort.postMessage({ id: job.id, error: String(err && err.message || err) });
+  }
+});
+`;
+
+interface Job {
+  resolve: (r: { out: Buffer; crc: number }) => void;
+  reject: (e: Error) => void;
+}
+
+class DeflatePool {
+  private readonly workers: Worker[] = [];
+  private readonly jobs = new Map<number, Job>();
+  private nextId = 0;
+  private next = 0;
+  private active = 0;
+
+  constructor(private readonly size: number) {}
+
+  private worker(): Worker {
+    if (this.workers.length < this.size) {
+      const w = new Worker(WORKER_SOURCE, { eval: true });
+      w.on('message', (msg: { id: number; out?: ArrayBuffer; crc?: number; error?: string }) => {
+        const job = this.jobs.get(msg.id);
+        if (!job) return;
+        this.jobs.delete(msg.id);
+        if (--this.active === 0) for (const x of this.workers) x.unref();
+        if (msg.error !== undefined) job.reject(new Error(`deflate failed: ${msg.error}`));
+        else job.resolve({ out: Buffer.from(msg.out!), crc: msg.crc! });
+      });
+      w.on('error', (err) => {
+        for (const [id, job] of this.jobs) {
+          this.jobs.delete(id);
+          job.reject(err);
+        }
+      });
+      w.unref();
+      this.workers.push(w);
+      return w;
+    }
+    const w = this.workers[this.next % this.workers.length]!;
+    this.next++;
+    return w;
+  }
+
+  /** Deflate `block` (raw, no header) with an optional dictionary; returns the bytes and the block's CRC-32. */
+  deflate(block: Uint8Array, dictionary: Uint8Array | undefined, level: number, last: boolean): Promise<{ out: Buffer; crc: number }> {
+    const id = this.nextId++;
+    // The block's memory moves to the worker (no copy); the dictionary is small and copied.
+    // (Buffer#slice is a view, not a copy: copy through the Uint8Array constructor.)
+    const own = block.byteOffset === 0 && block.byteLength === block.buffer.byteLength ? block : new Uint8Array(block);
+    const dict = dictionary ? new Uint8Array(dictionary).buffer : undefined;
+    return new Promise((resolve, reject) => {
+      this.jobs.set(id, { resolve, reject });
+      const w = this.worker();
+      // Workers are unreferenced while idle so they never keep the process alive, and
+      // referenced while a block is in flight so the process waits for it.
+      if (this.active++ === 0) for (const x of this.workers) x.ref();
+      w.postMessage({ id, block: own.buffer, dictionary: dict, level, last }, [own.buffer as ArrayBuffer]);
+    });
+  }
+}
+
+let pool: DeflatePool | undefined;
+
+/** The process-wide pool, one worker per core (created on first use, idle workers never keep the process alive). */
+export function deflatePool(): DeflatePool {
+  pool ??= new DeflatePool(Math.max(1, availableParallelism()));
+  return pool;
+}
+
+/** CRC-32 of the concatenation of A (crc1) and B (crc2, of length len2), as zlib's crc32_combine. */
+export function crc32Combine(crc1: number, crc2: number, len2: number): number {
+  if (len2 <= 0) return crc1 >>> 0;
+  const gf2Times = (mat: Uint32Array, vec: number): number => {
+    let sum = 0;
+    let i = 0;
+    let v = vec >>> 0;
+    while (v !== 0) {
+      if (v & 1) sum ^= mat[i]!;
+      v >>>= 1;
+      i++;
+    }
+    return sum >>> 0;
+  };
+  const gf2Square = (square: Uint32Array, mat: Uint32Array): void => {
+    for (let n = 0; n < 32; n++) square[n] = gf2Times(mat, mat[n]!);
+  };
+  const even = new Uint32Array(32);
+  const odd = new Uint32Array(32);
+  odd[0] = 0xedb88320; // the CRC-32 polynomial, reflected
+  let row = 1;
+  for (let n = 1; n < 32; n++) {
+    odd[n] = row;
+    row <<= 1;
+  }
+  gf2Square(even, odd); // two zero bits
+  gf2Square(odd, even); // four zero bits
+  let c1 = crc1 >>> 0;
+  let len = len2;
+  do {
+    gf2Square(even, odd);
+    if (len & 1) c1 = gf2Times(even, c1);
+    len = Math.floor(len / 2);
+    if (len === 0) break;
+    gf2Square(odd, even);
+    if (len & 1) c1 = gf2Times(odd, c1);
+    len = Math.floor(len / 2);
+  } while (len !== 0);
+  return (c1 ^ crc2) >>> 0;
+}
