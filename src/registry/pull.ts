@@ -3,7 +3,7 @@
  * selection from an index, and blobs streamed and verified, into the store or straight to a
  * consumer. A blob whose bytes do not match its digest is an error and leaves nothing behind.
  */
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import { ERROR_CODES, LadingError } from '../errors.ts';
 import { sha256 } from '../image/digest.ts';
 import type { BlobSource, Image } from '../image/image.ts';
@@ -157,10 +157,8 @@ export async function openRemoteBlob(t: Transport, repo: Repo, desc: Descriptor)
       cb();
     },
   });
-  const verify = verifyingStream(desc.digest, where);
-  res.body.on('error', (err) => counter.destroy(err));
-  counter.on('error', (err) => verify.destroy(err));
-  return res.body.pipe(counter).pipe(verify);
+  // pipeline passes an error on any side to the reader, and a reader giving up closes the response.
+  return pipeline(res.body, counter, verifyingStream(desc.digest, where), () => {});
 }
 
 export async function readBlobBytes(t: Transport, repo: Repo, desc: Descriptor, limit = 64 * 1024 * 1024): Promise<Buffer> {
@@ -237,8 +235,7 @@ function teeIntoStore(remote: Readable, store: BlobStore, desc: Descriptor): Rea
       cb(err);
     },
   });
-  remote.on('error', (err) => tee.destroy(err));
-  return remote.pipe(tee);
+  return pipeline(remote, tee, () => {});
 }
 
 export interface PullOptions {

@@ -149,11 +149,6 @@ export class Reference {
     return withDigest(this, digest);
   }
 
-  /** The same repository with neither tag nor digest. */
-  repositoryOnly(): Reference {
-    return new Reference(this.domain, this.path);
-  }
-
   toJSON(): string {
     return this.toString();
   }
@@ -359,7 +354,7 @@ export interface ParseReferenceOptions {
  * when both are given (the digest decides what is fetched; the tag is where a push writes).
  */
 export function parseReference(s: string, options: ParseReferenceOptions = {}): ImageReference {
-  const ref = parseNormalizedNamed(s.trim() === s ? s : s.trim());
+  const ref = parseNormalizedNamed(s);
   const defaultTag = options.defaultTag ?? DEFAULT_TAG;
   if (ref.tag === undefined && ref.digest === undefined && defaultTag !== false) return withTag(ref, defaultTag);
   return ref;

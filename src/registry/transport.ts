@@ -16,7 +16,7 @@ import type { Keychain } from './auth/keychain.ts';
 import { safeEmit, type EventSink } from './events.ts';
 import { discard, readBody, type HttpClient, type HttpRequest, type HttpResponse } from './http.ts';
 import { canonicalRegistry, registryApiHost } from './reference.ts';
-import { parseErrorBody, registryError, redact } from './registry-error.ts';
+import { parseErrorBody, registryError } from './registry-error.ts';
 
 export type BodyFactory = () => Buffer | Readable | Promise<Buffer | Readable>;
 
@@ -358,11 +358,6 @@ export class Transport {
       }
       url = next;
     }
-  }
-
-  /** Redact known secrets from any text (used by callers building their own messages). */
-  redact(registry: string, text: string): string {
-    return redact(text, this.auth(registry).secrets());
   }
 }
 

@@ -14,7 +14,7 @@
  *
  * Bodies are streamed from the blob source; nothing is held in memory but the bytes in flight.
  */
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
 import { ERROR_CODES, LadingError, isLadingError } from '../errors.ts';
 import type { Descriptor } from '../image/types.ts';
 import { safeEmit } from './events.ts';
@@ -131,8 +131,8 @@ export class BlobUploader {
     });
   }
 
-  async startSession(query = ''): Promise<{ url: URL; minChunk?: number }> {
-    const path = `/v2/${this.target.repository}/blobs/uploads/${query}`;
+  async startSession(): Promise<{ url: URL; minChunk?: number }> {
+    const path = `/v2/${this.target.repository}/blobs/uploads/`;
     const res = await this.t.request({
       registry: this.target.registry,
       method: 'POST',
@@ -382,8 +382,7 @@ class SequentialReader {
   }
 }
 
-/** `src` piped into `transform`, with the source's errors passed along. */
+/** `src` piped into `transform`; an error on either side ends both (and closes the blob's file). */
 function through(src: Readable, transform: Transform): Readable {
-  src.on('error', (e) => transform.destroy(e));
-  return src.pipe(transform);
+  return pipeline(src, transform, () => {});
 }

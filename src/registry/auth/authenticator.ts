@@ -32,6 +32,8 @@ export class Authenticator {
   readonly registry: string;
   private challenge?: Challenge;
   private credential?: Promise<Credential | undefined>;
+  /** The resolved credential, once known (for redaction, which cannot wait). */
+  private credentialNow?: Credential;
   private readonly tokens = new TTLCache<string, { token: string; lifeMs: number }>({ max: 256 });
   private readonly issued = new Set<string>();
   private readonly pending = new Map<string, Promise<string>>();
@@ -46,16 +48,10 @@ export class Authenticator {
     if (challenge) this.challenge = challenge;
   }
 
-  get scheme(): string | undefined {
-    return this.challenge?.scheme;
-  }
-
   /** Every secret this authenticator knows, for redacting messages. */
   secrets(): string[] {
     return [...secretsOf(this.credentialNow), ...this.issued];
   }
-
-  private credentialNow?: Credential;
 
   async getCredential(): Promise<Credential | undefined> {
     this.credential ??= this.options.keychain.get(this.registry, this.options.signal).then((c) => {
