@@ -180,3 +180,15 @@ test('a registry that drops every connection: an error naming the host after bou
     t.true(proxy.requests.length <= 4 * 2, `requests: ${proxy.requests.length}`);
   });
 });
+
+test('an aborted signal stops a push with INTERRUPTED, and no tag is written', async (t) => {
+  const controller = new AbortController();
+  await withFaults([900_000], (r) => {
+    if (r.method === 'PATCH') controller.abort();
+    return undefined;
+  }, async ({ reg, proxy, img, client }) => {
+    const err = await t.throwsAsync(client({ signal: controller.signal, chunkSize: 256 * 1024 }).pushImage(img, [parseReference(`${proxy.host}/abort/app:1`)]));
+    t.is((err as LadingError).code, 'INTERRUPTED');
+    t.is(await registryDigest(reg, 'abort/app:1'), undefined);
+  });
+});
