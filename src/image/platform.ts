@@ -1,7 +1,7 @@
 /** Platform strings (`linux/arm64/v8`) parsed and normalised the way containerd does. */
 import { arch as hostArch } from 'node:process';
 import { ERROR_CODES, LadingError } from '../errors.ts';
-import type { Platform } from './types.ts';
+import type { Descriptor, Platform } from './types.ts';
 
 const ARCH_ALIASES: Record<string, string> = {
   x86_64: 'amd64',
@@ -52,10 +52,17 @@ export function normalizePlatform(p: Platform): Platform {
   return out;
 }
 
-/** The platform of the machine we run on. */
+/** The platform of the machine we run on, as images name it. */
 export function hostPlatform(): Platform {
-  const map: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
-  return normalizePlatform({ os: 'linux', architecture: map[hostArch] ?? hostArch });
+  const map: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64' };
+  const architecture = map[hostArch] ?? hostArch;
+  // Containers are Linux images on every host lading builds on (macOS and Windows run Linux VMs).
+  const p: Platform = { os: 'linux', architecture };
+  if (architecture === 'arm') {
+    const v = (process.config.variables as { arm_version?: string }).arm_version;
+    if (v) p.variant = `v${v}`;
+  }
+  return normalizePlatform(p);
 }
 
 export function platformToString(p: Platform): string {
@@ -70,4 +77,25 @@ export function platformMatches(have: Platform | undefined, want: Platform): boo
   if (h.os !== w.os || h.architecture !== w.architecture) return false;
   if (w.variant !== undefined && h.variant !== undefined && h.variant !== w.variant) return false;
   return true;
+}
+
+/**
+ * The descriptor in an index's `manifests` for `want`, the way containerd's default matcher
+ * chooses: same os and architecture, an unspecified variant accepting any, an exact variant
+ * preferred; `unknown/unknown` entries (attestations) never chosen. Otherwise an error listing
+ * what the index has.
+ */
+export function selectPlatform(manifests: Descriptor[], want: Platform, where: string): Descriptor {
+  const w = normalizePlatform(want);
+  const candidates = manifests.filter((d) => d.platform && d.platform.os !== 'unknown');
+  const matches = candidates.filter((d) => platformMatches(d.platform, w));
+  matches.sort((a, b) => Number(normalizePlatform(b.platform!).variant === w.variant) - Number(normalizePlatform(a.platform!).variant === w.variant));
+  if (matches.length > 0) return matches[0]!;
+  // An index whose entries name no platform at all (rare) is taken at its first image.
+  if (candidates.length === 0 && manifests.length === 1) return manifests[0]!;
+  const have = candidates.map((d) => platformToString(d.platform!));
+  throw new LadingError(ERROR_CODES.IMAGE, `${where} has no image for ${platformToString(w)} (it has ${have.join(', ') || 'none'})`, {
+    hint: 'choose one of its platforms with --platform',
+    details: { platforms: have },
+  });
 }

@@ -17,6 +17,7 @@ import { canonicalBytes } from '../image/json.ts';
 import { MediaType, isIndexMediaType } from '../image/mediatypes.ts';
 import type { Descriptor, ImageConfig, Index, Manifest } from '../image/types.ts';
 import { verifyingStream } from '../store/blob-store.ts';
+import { hostPlatform, selectPlatform } from '../image/platform.ts';
 
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 const LAYOUT_VERSION = '1.0.0';
@@ -213,7 +214,7 @@ async function resolveDescriptor(dir: string, blobs: BlobSource, desc: Descripto
   const doc = JSON.parse(bytes.toString('utf8')) as Manifest | Index;
   const mediaType = doc.mediaType ?? desc.mediaType;
   if (isIndexMediaType(mediaType) || 'manifests' in doc) {
-    const child = choosePlatform((doc as Index).manifests, selector.platform, dir);
+    const child = selectPlatform((doc as Index).manifests, selector.platform ?? hostPlatform(), `the index in ${dir}`);
     return resolveDescriptor(dir, blobs, child, selector);
   }
   const manifest = doc as Manifest;
@@ -226,27 +227,4 @@ async function resolveDescriptor(dir: string, blobs: BlobSource, desc: Descripto
     configBytes,
     blobs,
   };
-}
-
-function choosePlatform(manifests: Descriptor[], want: LayoutSelector['platform'], where: string): Descriptor {
-  const images = manifests.filter((d) => d.platform && d.platform.os !== 'unknown');
-  const match = want
-    ? images.filter(
-        (d) =>
-          d.platform!.os === want.os &&
-          d.platform!.architecture === want.architecture &&
-          (want.variant === undefined || d.platform!.variant === want.variant),
-      )
-    : images.length === 1
-      ? images
-      : [];
-  if (match.length === 0) {
-    const have = images.map((d) => `${d.platform!.os}/${d.platform!.architecture}${d.platform!.variant ? `/${d.platform!.variant}` : ''}`);
-    throw new LadingError(
-      ERROR_CODES.IMAGE,
-      `the index in ${where} has no image for ${want ? `${want.os}/${want.architecture}${want.variant ? `/${want.variant}` : ''}` : 'an unspecified platform'} (it has ${have.join(', ') || 'none'})`,
-      { hint: 'choose one of its platforms with --platform' },
-    );
-  }
-  return match[0]!;
 }
