@@ -22,7 +22,7 @@ const ALLOWED = {
   registry: ['.', 'image', 'store'],
   run: ['.', 'image', 'layer', 'store', 'context'],
   output: ['.', 'image', 'store', 'layer', 'registry'],
-  engine: ['.', 'frontend', 'graph', 'context', 'layer', 'image', 'store', 'run'],
+  engine: ['.', 'frontend', 'graph', 'context', 'layer', 'image', 'store', 'run', 'registry'],
   api: ['.', 'frontend', 'graph', 'context', 'layer', 'image', 'store', 'registry', 'run', 'engine', 'output'],
   index: ['.', 'api', 'engine', 'image', 'registry', 'store', 'output', 'frontend', 'graph', 'context', 'layer', 'run'],
   cli: ['index'],

@@ -10,6 +10,9 @@
 export { build, defaultCacheDir, sourceDateEpoch } from './api/build.ts';
 export type { BuildOptions, BuildResult, OutputSpec } from './api/build.ts';
 export { cacheList, cachePrune, cacheVerify } from './api/cache.ts';
+export { push, pull, inspect, copy } from './api/registry.ts';
+export type { RegistryOptions, TransferOptions, PullOptions, PullResult, InspectResult } from './api/registry.ts';
+export type { PushResult, RegistryEvent, CredentialInput } from './registry/index.ts';
 export type { CacheListing, PruneReport, VerifyReport, PruneOptions } from './api/cache.ts';
 export type { BuildEvent, StepRef } from './engine/events.ts';
 export type { StepReport } from './engine/build.ts';

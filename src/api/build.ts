@@ -20,14 +20,18 @@ import type { Platform } from '../image/types.ts';
 import { writeDockerArchive } from '../output/docker-archive.ts';
 import { readOciLayoutImage, writeOciLayout } from '../output/oci-layout.ts';
 import { BlobStore } from '../store/blob-store.ts';
+import { parseReference, type PushResult, type RegistryClient } from '../registry/index.ts';
+import { registryClient, type RegistryOptions } from './registry.ts';
 import { CacheIndex } from '../store/cache-index.ts';
 
 /** Where a build's image goes. */
 export type OutputSpec =
   | { type: 'oci'; dest: string }
-  | { type: 'docker'; dest: string };
+  | { type: 'docker'; dest: string }
+  /** Push to every tag (`--push`). */
+  | { type: 'registry' };
 
-export interface BuildOptions {
+export interface BuildOptions extends RegistryOptions {
   /** The build context folder. */
   context: string;
   /** The Dockerfile (default `Dockerfile` in the context). */
@@ -40,7 +44,12 @@ export interface BuildOptions {
   /** `os/arch[/variant]`; defaults to this machine's. */
   platform?: string;
   outputs?: OutputSpec[];
-  /** Named contexts: `name` → `oci-layout://DIR[:TAG|@DIGEST]`, usable in FROM and COPY --from. */
+  /** Push the image to every tag (the same as an output of type registry). */
+  push?: boolean;
+  /**
+   * Named contexts: `name` → `oci-layout://DIR[:TAG|@DIGEST]` or `docker-image://REF`, usable in
+   * FROM and COPY --from in place of an image of that name.
+   */
   buildContexts?: Record<string, string>;
   /** Folder of the blob store and cache; default $LADING_CACHE_DIR or $XDG_CACHE_HOME/lading. */
   cacheDir?: string;
@@ -71,6 +80,8 @@ export interface BuildResult {
   warnings: string[];
   /** Context files whose content had to be read (0 when the stat cache knew them all). */
   contentReads: number;
+  /** What each push did (one result per registry output). */
+  pushed: PushResult[];
 }
 
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -89,74 +100,111 @@ export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 export async function build(options: BuildOptions): Promise<BuildResult> {
+  const outputs = [...(options.outputs ?? [])];
+  if (options.push && !outputs.some((o) => o.type === 'registry')) outputs.push({ type: 'registry' });
+  const tags = options.tags ?? [];
+  if (outputs.some((o) => o.type === 'registry') && tags.length === 0) {
+    throw new LadingError(ERROR_CODES.USAGE, 'pushing needs at least one tag', { hint: 'name the image with -t REGISTRY/REPOSITORY:TAG' });
+  }
+  const inputs = await readInputs(options);
+  const client = registryClient(options, options.onEvent, options.signal);
+  try {
+    const result = await runBuild({
+      dockerfile: inputs.dockerfile,
+      context: inputs.context,
+      store: inputs.store,
+      cache: new CacheIndex(inputs.cacheDir),
+      buildArgs: new Map(Object.entries(options.buildArgs ?? {})),
+      target: options.target,
+      platform: inputs.platform,
+      buildPlatform: hostPlatform(),
+      resolveImage: (ref, p) => resolveImage(ref, p, { buildContexts: options.buildContexts ?? {}, client, store: inputs.store }),
+      layer: { compression: options.compression ?? 'gzip', level: options.compressionLevel ?? 6, epoch: options.sourceDateEpoch ?? sourceDateEpoch() },
+      format: options.format,
+      noCache: options.noCache,
+      noCacheFilter: options.noCacheFilter,
+      explain: options.explain,
+      signal: options.signal,
+      onEvent: options.onEvent,
+    });
+    await inputs.statCache.save();
+    const image = withLabels(result.image, options);
+    const pushed = await writeOutputs(image, outputs, tags, client, options);
+    return {
+      digest: image.digest,
+      image,
+      size: image.manifest.config.size + image.manifest.layers.reduce((n, l) => n + l.size, 0),
+      tags,
+      platform: platformToString(inputs.platform),
+      steps: result.steps,
+      warnings: result.warnings,
+      contentReads: inputs.statCache.contentReads,
+      pushed,
+    };
+  } finally {
+    client.close();
+  }
+}
+
+/** The Dockerfile, the context (with .dockerignore and the stat cache), the store, the platform. */
+async function readInputs(options: BuildOptions) {
   const contextDir = path.resolve(options.context);
-  const dockerfilePath = path.resolve(contextDir, options.file ?? 'Dockerfile');
-  const shownPath = options.file ?? 'Dockerfile';
+  const dockerfilePath = options.file ? path.resolve(options.file) : path.join(contextDir, 'Dockerfile');
   let text: string;
   try {
-    text = await fs.readFile(options.file ? path.resolve(options.file) : dockerfilePath, 'utf8');
+    text = await fs.readFile(dockerfilePath, 'utf8');
   } catch (err) {
-    throw fsError(ERROR_CODES.DOCKERFILE_PARSE, 'read the Dockerfile', options.file ? path.resolve(options.file) : dockerfilePath, err, 'name it with -f, or put a Dockerfile in the context folder');
+    throw fsError(ERROR_CODES.DOCKERFILE_PARSE, 'read the Dockerfile', dockerfilePath, err, 'name it with -f, or put a Dockerfile in the context folder');
   }
-  const realDockerfile = options.file ? path.resolve(options.file) : dockerfilePath;
-  const platform = options.platform ? parsePlatform(options.platform) : hostPlatform();
-  const epoch = options.sourceDateEpoch ?? sourceDateEpoch();
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   const store = await BlobStore.open(cacheDir);
   const statCache = await StatCache.load(path.join(cacheDir, 'statcache', `${sha256(contextDir).slice(7, 23)}.json`));
-  const ignore = new IgnoreMatcher(await readDockerignore(contextDir, realDockerfile));
+  const ignore = new IgnoreMatcher(await readDockerignore(contextDir, dockerfilePath));
   const context = await BuildContext.open(contextDir, { ignore, statCache });
-
-  const result = await runBuild({
-    dockerfile: { text, path: shownPath },
-    context,
-    store,
-    cache: new CacheIndex(cacheDir),
-    buildArgs: new Map(Object.entries(options.buildArgs ?? {})),
-    target: options.target,
-    platform,
-    buildPlatform: hostPlatform(),
-    resolveImage: (ref, p) => resolveImage(ref, p, options.buildContexts ?? {}),
-    layer: { compression: options.compression ?? 'gzip', level: options.compressionLevel ?? 6, epoch },
-    format: options.format,
-    noCache: options.noCache,
-    noCacheFilter: options.noCacheFilter,
-    explain: options.explain,
-    signal: options.signal,
-    onEvent: options.onEvent,
-  });
-  await statCache.save();
-
-  let image = result.image;
-  if (options.labels && Object.keys(options.labels).length > 0) {
-    const config = { ...image.config, config: { ...image.config.config, Labels: { ...(image.config.config?.Labels ?? {}), ...options.labels } } };
-    image = assembleImage({ config, layers: layersOf(image), format: options.format, blobs: image.blobs });
-  }
-
-  const tags = options.tags ?? [];
-  for (const output of options.outputs ?? []) {
-    if (output.type === 'oci') {
-      await writeOciLayout(path.resolve(output.dest), tags.length > 0 ? tags.map((t) => ({ item: image, refName: t })) : [{ item: image }]);
-    } else {
-      await writeDockerArchive(path.resolve(output.dest), image, { tags });
-    }
-  }
-  const size = image.manifest.config.size + image.manifest.layers.reduce((n, l) => n + l.size, 0);
-  return {
-    digest: image.digest,
-    image,
-    size,
-    tags,
-    platform: platformToString(platform),
-    steps: result.steps,
-    warnings: result.warnings,
-    contentReads: statCache.contentReads,
-  };
+  const platform = options.platform ? parsePlatform(options.platform) : hostPlatform();
+  return { dockerfile: { text, path: options.file ?? 'Dockerfile' }, context, store, statCache, cacheDir, platform };
 }
 
-/** Resolve a base image name: a named build context, an `oci-layout://` path, or (later) a registry. */
-async function resolveImage(ref: string, platform: Platform, buildContexts: Record<string, string>): Promise<Image> {
-  const named = buildContexts[ref];
+/** `--label`s land in the final config (the one place after the build an image changes). */
+function withLabels(image: Image, options: BuildOptions): Image {
+  if (!options.labels || Object.keys(options.labels).length === 0) return image;
+  const config = { ...image.config, config: { ...image.config.config, Labels: { ...(image.config.config?.Labels ?? {}), ...options.labels } } };
+  return assembleImage({ config, layers: layersOf(image), format: options.format, blobs: image.blobs });
+}
+
+async function writeOutputs(image: Image, outputs: OutputSpec[], tags: string[], client: RegistryClient, options: BuildOptions): Promise<PushResult[]> {
+  const pushed: PushResult[] = [];
+  for (const output of outputs) {
+    if (output.type === 'oci') {
+      const dest = path.resolve(output.dest);
+      await writeOciLayout(dest, tags.length > 0 ? tags.map((t) => ({ item: image, refName: t })) : [{ item: image }]);
+      options.onEvent?.({ type: 'output', kind: 'oci', dest, digest: image.digest });
+    } else if (output.type === 'docker') {
+      const dest = path.resolve(output.dest);
+      await writeDockerArchive(dest, image, { tags });
+      options.onEvent?.({ type: 'output', kind: 'docker', dest, digest: image.digest });
+    } else {
+      const result = await client.pushImage(image, tags.map((t) => parseReference(t)));
+      pushed.push(result);
+      for (const t of result.tags) options.onEvent?.({ type: 'output', kind: 'registry', dest: t, digest: result.digest });
+    }
+  }
+  return pushed;
+}
+
+interface ImageSources {
+  buildContexts: Record<string, string>;
+  client: RegistryClient;
+  store: BlobStore;
+}
+
+/**
+ * Resolve an image name from FROM or COPY --from: a named build context (`oci-layout://DIR` or
+ * `docker-image://REF`), else a registry reference. Registry images are pulled lazily: a layer is
+ * downloaded (into the store) only when something reads it.
+ */
+async function resolveImage(ref: string, platform: Platform, sources: ImageSources): Promise<Image> {
+  const named = sources.buildContexts[ref];
   const target = named ?? ref;
   if (target.startsWith('oci-layout://')) {
     const spec = target.slice('oci-layout://'.length);
@@ -174,7 +222,6 @@ async function resolveImage(ref: string, platform: Platform, buildContexts: Reco
     }
     return readOciLayoutImage(path.resolve(dir), { refName, digest, platform });
   }
-  throw new LadingError(ERROR_CODES.USAGE, `cannot resolve base image "${ref}": pulling from registries is not available in this build`, {
-    hint: 'pass it as --build-context NAME=oci-layout://DIR',
-  });
+  const name = target.startsWith('docker-image://') ? target.slice('docker-image://'.length) : target;
+  return sources.client.pullImage(parseReference(name), { platform, store: sources.store, lazy: true });
 }

@@ -3,8 +3,8 @@
  */
 import { parseArgs } from 'node:util';
 import { writeFile } from 'node:fs/promises';
-import { build, cacheList, cachePrune, cacheVerify, ERROR_CODES, isLadingError, LadingError, VERSION, type BuildOptions, type ErrorCode, type OutputSpec } from '../index.ts';
-import { BUILD_OPTIONS, CACHE_OPTIONS, COMMANDS, GLOBAL_OPTIONS, helpText, parseArgsConfig, type OptionDef } from './options.ts';
+import { build, cacheList, cachePrune, cacheVerify, copy, inspect, pull, push, ERROR_CODES, isLadingError, LadingError, VERSION, type BuildOptions, type ErrorCode, type OutputSpec, type RegistryOptions } from '../index.ts';
+import { BUILD_OPTIONS, CACHE_OPTIONS, COPY_OPTIONS, INSPECT_OPTIONS, PULL_OPTIONS, PUSH_OPTIONS, COMMANDS, GLOBAL_OPTIONS, helpText, parseArgsConfig, type OptionDef } from './options.ts';
 import { createRenderer, formatBytes } from './progress.ts';
 
 /** Exit statuses: stable, documented in docs/cli.md. */
@@ -57,6 +57,14 @@ export async function main(argv: string[]): Promise<number> {
         return await buildCommand(rest, controller.signal);
       case 'cache':
         return await cacheCommand(rest);
+      case 'push':
+        return await pushCommand(rest, controller.signal);
+      case 'pull':
+        return await pullCommand(rest, controller.signal);
+      case 'inspect':
+        return await inspectCommand(rest, controller.signal);
+      case 'copy':
+        return await copyCommand(rest, controller.signal);
       default:
         throw usage(`unknown command "${command}"`, `commands are ${COMMANDS.map((c) => c.name).join(', ')}`);
     }
@@ -86,6 +94,28 @@ function parse(args: string[], defs: OptionDef[]): { values: Record<string, unkn
   }
 }
 
+/** The registry flags every command shares. */
+function registryOptions(v: Record<string, unknown>): RegistryOptions {
+  const out: RegistryOptions = {};
+  const insecure = v['insecure-registry'] as string[] | undefined;
+  if (insecure?.length) out.insecureRegistries = insecure;
+  if (v['registry-ca']) out.registryCa = v['registry-ca'] as string;
+  const chunk = v['chunk-size'] as string | undefined;
+  if (chunk !== undefined) {
+    const bytes = parseByteSize(chunk);
+    if (bytes === undefined || bytes < 1024) throw usage(`invalid --chunk-size "${chunk}"`, 'write a size such as 8MiB or 100MB');
+    out.chunkSize = bytes;
+  }
+  return out;
+}
+
+function parseByteSize(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?$/i.exec(text.trim());
+  if (!m) return undefined;
+  const power = m[2] === '' ? 0 : 'kmgt'.indexOf(m[2]!.toLowerCase()) + 1;
+  return Math.round(Number(m[1]) * (m[3] ? 1024 : 1000) ** power);
+}
+
 function keyValues(list: string[] | undefined, what: string, fromEnv: boolean): Record<string, string> {
   const out: Record<string, string> = {};
   for (const item of list ?? []) {
@@ -110,8 +140,9 @@ export function parseOutput(spec: string): OutputSpec {
   }
   const type = fields.type;
   const dest = fields.dest;
+  if (type === 'registry' || type === 'image') return { type: 'registry' };
   if ((type === 'oci' || type === 'docker') && dest) return { type, dest };
-  if (type !== 'oci' && type !== 'docker') throw usage(`unsupported output type "${type ?? ''}"`, 'use type=oci or type=docker');
+  if (type !== 'oci' && type !== 'docker') throw usage(`unsupported output type "${type ?? ''}"`, 'use type=oci, type=docker or type=registry');
   throw usage(`--output type=${type} needs dest=PATH`);
 }
 
@@ -140,6 +171,8 @@ async function buildCommand(args: string[], signal: AbortSignal): Promise<number
   const renderer = createRenderer(quiet ? 'quiet' : 'plain', process.stderr);
 
   const options: BuildOptions = {
+    ...registryOptions(v),
+    push: Boolean(v.push),
     context: positionals[0] ?? '.',
     file: str('file'),
     tags: list('tag') ?? [],
@@ -209,4 +242,85 @@ async function cacheCommand(args: string[]): Promise<number> {
     default:
       throw usage(action === undefined ? 'cache needs an action' : `unknown cache action "${action}"`, 'use lading cache ls, prune or verify');
   }
+}
+
+function commandHelp(name: string, v: Record<string, unknown>): boolean {
+  if (!v.help) return false;
+  process.stdout.write(helpText(COMMANDS.find((c) => c.name === name)!));
+  return true;
+}
+
+async function pushCommand(args: string[], signal: AbortSignal): Promise<number> {
+  const { values: v, positionals } = parse(args, PUSH_OPTIONS);
+  if (commandHelp('push', v)) return EXIT.OK;
+  const [source, ...refs] = positionals;
+  if (!source || refs.length === 0) throw usage('push needs an OCI layout folder and at least one reference', 'lading push out/app registry.example.com/team/app:1.0');
+  const renderer = createRenderer(v.quiet ? 'quiet' : 'plain', process.stderr);
+  const result = await push(source, refs, { ...registryOptions(v), signal, onEvent: renderer.onEvent });
+  if (!v.quiet) process.stderr.write(`pushed ${result.tags.join(', ')}: ${formatBytes(result.bytesUploaded)} uploaded, ${result.blobsSkipped} blobs already there, ${result.blobsMounted} mounted\n`);
+  process.stdout.write(`${result.digest}\n`);
+  return EXIT.OK;
+}
+
+async function pullCommand(args: string[], signal: AbortSignal): Promise<number> {
+  const { values: v, positionals } = parse(args, PULL_OPTIONS);
+  if (commandHelp('pull', v)) return EXIT.OK;
+  if (positionals.length !== 1) throw usage('pull needs one reference', 'lading pull docker.io/library/alpine:3.20');
+  const renderer = createRenderer(v.quiet ? 'quiet' : 'plain', process.stderr);
+  const result = await pull(positionals[0]!, {
+    ...registryOptions(v),
+    platform: v.platform as string | undefined,
+    dest: v.output as string | undefined,
+    cacheDir: v['cache-dir'] as string | undefined,
+    signal,
+    onEvent: renderer.onEvent,
+  });
+  process.stdout.write(`${result.digest}\n`);
+  return EXIT.OK;
+}
+
+async function inspectCommand(args: string[], signal: AbortSignal): Promise<number> {
+  const { values: v, positionals } = parse(args, INSPECT_OPTIONS);
+  if (commandHelp('inspect', v)) return EXIT.OK;
+  if (positionals.length !== 1) throw usage('inspect needs one reference');
+  const result = await inspect(positionals[0]!, { ...registryOptions(v), platform: v.platform as string | undefined, signal });
+  if (v.raw) process.stdout.write(`${JSON.stringify(result.index ?? result.manifest, null, 2)}\n`);
+  else if (v.config) process.stdout.write(`${JSON.stringify(result.config, null, 2)}\n`);
+  else {
+    const c = result.config.config ?? {};
+    const summary = {
+      Name: result.reference,
+      Digest: result.indexDigest ?? result.digest,
+      ManifestDigest: result.digest,
+      Platforms: result.platforms,
+      Created: result.config.created,
+      Layers: result.manifest.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType })),
+      Env: c.Env,
+      Entrypoint: c.Entrypoint,
+      Cmd: c.Cmd,
+      WorkingDir: c.WorkingDir,
+      User: c.User,
+      ExposedPorts: c.ExposedPorts ? Object.keys(c.ExposedPorts) : undefined,
+      Labels: c.Labels,
+    };
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  }
+  return EXIT.OK;
+}
+
+async function copyCommand(args: string[], signal: AbortSignal): Promise<number> {
+  const { values: v, positionals } = parse(args, COPY_OPTIONS);
+  if (commandHelp('copy', v)) return EXIT.OK;
+  if (positionals.length !== 2) throw usage('copy needs a source and a destination reference');
+  const renderer = createRenderer(v.quiet ? 'quiet' : 'plain', process.stderr);
+  const result = await copy(positionals[0]!, positionals[1]!, {
+    ...registryOptions(v),
+    allPlatforms: Boolean(v.all),
+    platform: v.platform as string | undefined,
+    signal,
+    onEvent: renderer.onEvent,
+  });
+  if (!v.quiet) process.stderr.write(`copied to ${result.tags.join(', ')}: ${formatBytes(result.bytesUploaded)} uploaded, ${result.blobsMounted} mounted, ${result.blobsSkipped} already there\n`);
+  process.stdout.write(`${result.digest}\n`);
+  return EXIT.OK;
 }

@@ -26,13 +26,21 @@ const common: OptionDef[] = [
   { name: 'help', short: 'h', type: 'boolean', description: 'Show help for this command' },
 ];
 
+/** How to reach registries; shared by every command that talks to one. */
+export const REGISTRY_OPTIONS: OptionDef[] = [
+  { name: 'insecure-registry', type: 'string', multiple: true, value: 'HOST[:PORT]', description: 'Allow plain http or unverified TLS for this registry (repeatable; loopback is always allowed)', peers: { kaniko: '--insecure-registry' } },
+  { name: 'registry-ca', type: 'string', value: 'FILE', description: 'PEM file of extra certificate authorities for registries', peers: { kaniko: '--registry-certificate' } },
+  { name: 'chunk-size', type: 'string', value: 'SIZE', description: 'Largest upload request; bigger blobs go in chunks (default 64MiB)' },
+];
+
 export const BUILD_OPTIONS: OptionDef[] = [
   { name: 'file', short: 'f', type: 'string', value: 'FILE', description: 'The Dockerfile (default: CONTEXT/Dockerfile)', peers: { buildx: '-f, --file', kaniko: '--dockerfile' } },
   { name: 'tag', short: 't', type: 'string', multiple: true, value: 'NAME[:TAG]', description: 'Name the image (repeatable)', peers: { buildx: '-t, --tag', kaniko: '--destination' } },
   { name: 'build-arg', type: 'string', multiple: true, value: 'KEY=VALUE', description: 'Set a build argument (repeatable; KEY alone takes it from the environment)', peers: { buildx: '--build-arg', kaniko: '--build-arg' } },
   { name: 'target', type: 'string', value: 'STAGE', description: 'Build this stage instead of the last', peers: { buildx: '--target', kaniko: '--target' } },
   { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'Platform to build for (default: this machine)', peers: { buildx: '--platform', kaniko: '--custom-platform' } },
-  { name: 'output', short: 'o', type: 'string', multiple: true, value: 'type=TYPE,dest=PATH', description: 'Where the image goes: type=oci,dest=DIR or type=docker,dest=FILE.tar (repeatable)', peers: { buildx: '-o, --output', kaniko: '--tar-path / --oci-layout-path' } },
+  { name: 'output', short: 'o', type: 'string', multiple: true, value: 'type=TYPE,dest=PATH', description: 'Where the image goes: type=oci,dest=DIR, type=docker,dest=FILE.tar or type=registry (repeatable)', peers: { buildx: '-o, --output', kaniko: '--tar-path / --oci-layout-path' } },
+  { name: 'push', type: 'boolean', description: 'Push the image to every -t tag (same as --output type=registry)', peers: { buildx: '--push', kaniko: '(default; --no-push to skip)' } },
   { name: 'build-context', type: 'string', multiple: true, value: 'NAME=oci-layout://DIR', description: 'A named context usable in FROM and COPY --from (repeatable)', peers: { buildx: '--build-context' } },
   { name: 'label', type: 'string', multiple: true, value: 'KEY=VALUE', description: 'Add a label to the image (repeatable)', peers: { buildx: '--label', kaniko: '--label' } },
   { name: 'cache-dir', type: 'string', value: 'DIR', description: 'Folder of the layer store and cache (default: $LADING_CACHE_DIR or $XDG_CACHE_HOME/lading)', peers: { kaniko: '--cache-dir' } },
@@ -45,7 +53,28 @@ export const BUILD_OPTIONS: OptionDef[] = [
   { name: 'iidfile', type: 'string', value: 'FILE', description: 'Write the image digest to FILE', peers: { buildx: '--iidfile', kaniko: '--digest-file' } },
   { name: 'quiet', short: 'q', type: 'boolean', description: 'Print only the image digest', peers: { buildx: '-q, --quiet' } },
   { name: 'progress', type: 'string', value: 'auto|plain|quiet', description: 'How to show progress (default auto)', peers: { buildx: '--progress', kaniko: '--verbosity' } },
+  ...REGISTRY_OPTIONS,
   ...common,
+];
+
+export const PUSH_OPTIONS: OptionDef[] = [...REGISTRY_OPTIONS, { name: 'quiet', short: 'q', type: 'boolean', description: 'Print only the digest' }, ...common];
+export const PULL_OPTIONS: OptionDef[] = [
+  { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'Platform to choose from an index (default: this machine)' },
+  { name: 'output', short: 'o', type: 'string', value: 'DIR', description: 'Also write the image into this OCI layout folder' },
+  { name: 'cache-dir', type: 'string', value: 'DIR', description: 'Folder of the layer store' },
+  ...PUSH_OPTIONS,
+];
+export const INSPECT_OPTIONS: OptionDef[] = [
+  { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'Platform to show from an index (default: this machine)' },
+  { name: 'raw', type: 'boolean', description: 'Print the manifest (or index) exactly as the registry serves it' },
+  { name: 'config', type: 'boolean', description: 'Print the image config' },
+  ...REGISTRY_OPTIONS,
+  ...common,
+];
+export const COPY_OPTIONS: OptionDef[] = [
+  { name: 'all', short: 'a', type: 'boolean', description: 'Copy every platform of an index, and the index itself' },
+  { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'Platform to copy from an index (default: this machine)' },
+  ...PUSH_OPTIONS,
 ];
 
 export const CACHE_OPTIONS: OptionDef[] = [
@@ -59,6 +88,10 @@ export const CACHE_OPTIONS: OptionDef[] = [
 
 export const COMMANDS: CommandDef[] = [
   { name: 'build', usage: 'lading build [OPTIONS] [CONTEXT]', summary: 'Build an image from a Dockerfile', options: BUILD_OPTIONS },
+  { name: 'push', usage: 'lading push [OPTIONS] DIR[:TAG] REF...', summary: 'Push an image from an OCI layout folder to a registry', options: PUSH_OPTIONS },
+  { name: 'pull', usage: 'lading pull [OPTIONS] REF', summary: 'Pull an image into the store (and an OCI folder with -o)', options: PULL_OPTIONS },
+  { name: 'inspect', usage: 'lading inspect [OPTIONS] REF', summary: "Show an image's manifest and config without downloading layers", options: INSPECT_OPTIONS },
+  { name: 'copy', usage: 'lading copy [OPTIONS] SRC DST', summary: 'Copy an image between registries without touching disk', options: COPY_OPTIONS },
   { name: 'cache', usage: 'lading cache ls|prune|verify [OPTIONS]', summary: 'List, prune or verify the local layer cache', options: CACHE_OPTIONS },
 ];
 

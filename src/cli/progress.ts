@@ -31,6 +31,20 @@ export function createRenderer(mode: 'plain' | 'quiet', out: NodeJS.WritableStre
         case 'step-done':
           write(`${label(e.ref)} ${e.ref.text}: ${(e.ms / 1000).toFixed(2)}s${e.emptyLayer ? '' : ` (${formatBytes(e.layerBytes ?? 0)})`}`);
           break;
+        case 'registry': {
+          const r = e.event;
+          if (r.type === 'blob-uploaded') write(`pushed ${r.digest.slice(0, 19)} (${formatBytes(r.size)}) to ${r.registry}/${r.repository}`);
+          else if (r.type === 'blob-mounted') write(`mounted ${r.digest.slice(0, 19)} from ${r.from}`);
+          else if (r.type === 'blob-skipped') write(`exists ${r.digest.slice(0, 19)} in ${r.registry}/${r.repository}`);
+          else if (r.type === 'blob-downloaded') write(`pulled ${r.digest.slice(0, 19)} (${formatBytes(r.size)}) from ${r.registry}/${r.repository}`);
+          else if (r.type === 'manifest-pushed') write(`pushed manifest ${r.digest.slice(0, 19)} to ${r.registry}/${r.repository}${r.tag ? `:${r.tag}` : ''}`);
+          else if (r.type === 'retry') write(`retrying ${r.method} ${r.registry}${r.path} in ${r.delayMs} ms (attempt ${r.attempt}): ${r.reason}`);
+          else if (r.type === 'upload-adjusted') write(`upload of ${r.digest.slice(0, 19)} adjusted: ${r.reason}`);
+          break;
+        }
+        case 'output':
+          write(`wrote ${e.kind === 'registry' ? 'to registry' : e.kind} ${e.dest}`);
+          break;
         case 'step-output':
           for (const line of e.text.replace(/\n$/, '').split('\n')) write(`${label(e.ref)} | ${line}`);
           break;

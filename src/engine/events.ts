@@ -1,4 +1,5 @@
 /** Progress events of a build, as the CLI renders them and library users receive them. */
+import type { RegistryEvent } from '../registry/events.ts';
 
 export interface StepRef {
   /** Stage index in the Dockerfile and its name, if any. */
@@ -23,6 +24,10 @@ export type BuildEvent =
   | { type: 'step-output'; ref: StepRef; stream: 'stdout' | 'stderr'; text: string }
   | { type: 'layer-progress'; ref: StepRef; bytes: number }
   | { type: 'warning'; message: string; file?: string; line?: number }
+  /** Pulls, pushes, mounts and retries of the registry client. */
+  | { type: 'registry'; event: RegistryEvent }
+  /** An output was written (an OCI folder, a tarball, a pushed reference). */
+  | { type: 'output'; kind: 'oci' | 'docker' | 'registry'; dest: string; digest: string }
   | { type: 'build-done'; digest: string; ms: number; layersMade: number; layersCached: number };
 
 export type BuildEventListener = (event: BuildEvent) => void;
