@@ -255,7 +255,7 @@ async function pushCommand(args: string[], signal: AbortSignal): Promise<number>
   if (commandHelp('push', v)) return EXIT.OK;
   const [source, ...refs] = positionals;
   if (!source || refs.length === 0) throw usage('push needs an OCI layout folder and at least one reference', 'lading push out/app registry.example.com/team/app:1.0');
-  const renderer = createRenderer(v.quiet ? 'quiet' : 'plain', process.stderr);
+  const renderer = createRenderer(v.quiet || v.progress === 'quiet' ? 'quiet' : 'plain', process.stderr);
   const result = await push(source, refs, { ...registryOptions(v), signal, onEvent: renderer.onEvent });
   if (!v.quiet) process.stderr.write(`pushed ${result.tags.join(', ')}: ${formatBytes(result.bytesUploaded)} uploaded, ${result.blobsSkipped} blobs already there, ${result.blobsMounted} mounted\n`);
   process.stdout.write(`${result.digest}\n`);
@@ -266,7 +266,7 @@ async function pullCommand(args: string[], signal: AbortSignal): Promise<number>
   const { values: v, positionals } = parse(args, PULL_OPTIONS);
   if (commandHelp('pull', v)) return EXIT.OK;
   if (positionals.length !== 1) throw usage('pull needs one reference', 'lading pull docker.io/library/alpine:3.20');
-  const renderer = createRenderer(v.quiet ? 'quiet' : 'plain', process.stderr);
+  const renderer = createRenderer(v.quiet || v.progress === 'quiet' ? 'quiet' : 'plain', process.stderr);
   const result = await pull(positionals[0]!, {
     ...registryOptions(v),
     platform: v.platform as string | undefined,
@@ -312,7 +312,7 @@ async function copyCommand(args: string[], signal: AbortSignal): Promise<number>
   const { values: v, positionals } = parse(args, COPY_OPTIONS);
   if (commandHelp('copy', v)) return EXIT.OK;
   if (positionals.length !== 2) throw usage('copy needs a source and a destination reference');
-  const renderer = createRenderer(v.quiet ? 'quiet' : 'plain', process.stderr);
+  const renderer = createRenderer(v.quiet || v.progress === 'quiet' ? 'quiet' : 'plain', process.stderr);
   const result = await copy(positionals[0]!, positionals[1]!, {
     ...registryOptions(v),
     allPlatforms: Boolean(v.all),

@@ -57,7 +57,12 @@ export const BUILD_OPTIONS: OptionDef[] = [
   ...common,
 ];
 
-export const PUSH_OPTIONS: OptionDef[] = [...REGISTRY_OPTIONS, { name: 'quiet', short: 'q', type: 'boolean', description: 'Print only the digest' }, ...common];
+export const PUSH_OPTIONS: OptionDef[] = [
+  ...REGISTRY_OPTIONS,
+  { name: 'quiet', short: 'q', type: 'boolean', description: 'Print only the digest' },
+  { name: 'progress', type: 'string', value: 'auto|plain|quiet', description: 'How to show progress (default auto)' },
+  ...common,
+];
 export const PULL_OPTIONS: OptionDef[] = [
   { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'Platform to choose from an index (default: this machine)' },
   { name: 'output', short: 'o', type: 'string', value: 'DIR', description: 'Also write the image into this OCI layout folder' },
