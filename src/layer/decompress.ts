@@ -2,7 +2,7 @@
  * Layer blobs to tar bytes. The compression is read from the blob's first bytes, not from its
  * media type: registries and old tools label layers loosely, the magic number never lies.
  */
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { ERROR_CODES, LadingError } from '../errors.ts';
 
@@ -38,23 +38,53 @@ export function detectCompression(head: Buffer): DetectedCompression {
  * decompressor end the returned stream. zstd is recognised and refused with a clear error.
  */
 export async function decompressLayer(input: Readable): Promise<Readable> {
-  const head = await peek(input, 6);
-  const kind = detectCompression(head);
-  if (kind === 'zstd') {
-    input.destroy();
-    throw new LadingError(ERROR_CODES.IMAGE, 'zstd-compressed layers are not supported yet', {
-      hint: 'use a base image with gzip layers (for example, re-push it with `skopeo copy --dest-compress-format gzip`)',
-    });
+  // Read the head through the stream's iterator and hand the rest on with it: un-reading into a
+  // stream (unshift) races with its end when the whole blob has already arrived.
+  const chunks = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const headParts: Buffer[] = [];
+  let have = 0;
+  while (have < 6) {
+    const next = await chunks.next();
+    if (next.done) break;
+    const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value);
+    headParts.push(chunk);
+    have += chunk.length;
   }
+  const head = Buffer.concat(headParts);
+  let kind: DetectedCompression;
+  try {
+    kind = detectCompression(head);
+    if (kind === 'zstd') {
+      throw new LadingError(ERROR_CODES.IMAGE, 'zstd-compressed layers are not supported yet', {
+        hint: 'use a base image with gzip layers (for example, re-push it with `skopeo copy --dest-compress-format gzip`)',
+      });
+    }
+  } catch (err) {
+    await chunks.return?.();
+    input.destroy();
+    throw err;
+  }
+  const whole = Readable.from(
+    (async function* () {
+      if (head.length > 0) yield head;
+      for (;;) {
+        const next = await chunks.next();
+        if (next.done) return;
+        yield next.value;
+      }
+    })(),
+    { objectMode: false },
+  );
   const out = new PassThrough({ highWaterMark: 256 * 1024 });
-  const stages: Readable[] = [input];
+  const stages: Readable[] = [whole];
   if (kind === 'gzip') stages.push(zlib.createGunzip({ chunkSize: 256 * 1024 }));
   for (const stage of stages) stage.on('error', (err: unknown) => out.destroy(explain(err)));
   // A reader that gives up early must not leave the source open (a registry socket, a file).
   out.on('close', () => {
     for (const stage of stages) if (!stage.destroyed) stage.destroy();
+    if (!input.destroyed) input.destroy();
   });
-  let tail: Readable = input;
+  let tail: Readable = whole;
   for (const stage of stages.slice(1)) tail = tail.pipe(stage as zlib.Gunzip);
   tail.pipe(out);
   return out;
@@ -67,53 +97,4 @@ function explain(err: unknown): Error {
     return new LadingError(ERROR_CODES.TAR, `the layer's gzip data is corrupt (${e.message})`, { cause: err });
   }
   return e instanceof Error ? e : new Error(String(err));
-}
-
-/** Read at least `n` bytes (fewer only at the end) and put them back, so the stream is whole. */
-async function peek(input: Readable, n: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let have = 0;
-  while (have < n) {
-    const chunk = await readChunk(input);
-    if (chunk === null) break;
-    chunks.push(chunk);
-    have += chunk.length;
-  }
-  const head = Buffer.concat(chunks);
-  if (head.length > 0) input.unshift(head);
-  return head;
-}
-
-function readChunk(input: Readable): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
-    const attempt = (): void => {
-      const chunk = input.read() as Buffer | null;
-      if (chunk !== null) {
-        cleanup();
-        resolve(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
-        return;
-      }
-      if (input.readableEnded) {
-        cleanup();
-        resolve(null);
-      }
-    };
-    const onEnd = (): void => {
-      cleanup();
-      resolve(null);
-    };
-    const onError = (err: Error): void => {
-      cleanup();
-      reject(err);
-    };
-    const cleanup = (): void => {
-      input.off('readable', attempt);
-      input.off('end', onEnd);
-      input.off('error', onError);
-    };
-    input.on('readable', attempt);
-    input.on('end', onEnd);
-    input.on('error', onError);
-    attempt();
-  });
 }
