@@ -22,6 +22,7 @@ import { readOciLayoutImage, writeOciLayout } from '../output/oci-layout.ts';
 import { BlobStore } from '../store/blob-store.ts';
 import { parseReference, type PushResult, type RegistryClient } from '../registry/index.ts';
 import { registryClient, type RegistryOptions } from './registry.ts';
+import { RegistryCache, exportCache, parseCacheSpec } from './remote-cache.ts';
 import { CacheIndex } from '../store/cache-index.ts';
 
 /** Where a build's image goes. */
@@ -57,6 +58,12 @@ export interface BuildOptions extends RegistryOptions {
   noCacheFilter?: string[];
   /** Say, for every step that misses the cache, what changed since it last ran. */
   explain?: boolean;
+  /** Shared caches to read, in order: `type=registry,ref=REPO[:TAG]` or `REPO[:TAG]`. */
+  cacheFrom?: string[];
+  /** Shared caches to write: `type=registry,ref=REPO[:TAG][,mode=min|max]`. */
+  cacheTo?: string[];
+  /** kaniko's short form: read and write the shared cache in REPO. */
+  cacheRepo?: string;
   compression?: Compression;
   compressionLevel?: number;
   format?: ImageFormat;
@@ -82,6 +89,8 @@ export interface BuildResult {
   contentReads: number;
   /** What each push did (one result per registry output). */
   pushed: PushResult[];
+  /** Entries written to each --cache-to (and how many were there already). */
+  cacheExported: { ref: string; written: number; existing: number }[];
 }
 
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -108,6 +117,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   }
   const inputs = await readInputs(options);
   const client = registryClient(options, options.onEvent, options.signal);
+  const cacheFrom = [...(options.cacheFrom ?? []), ...(options.cacheRepo ? [options.cacheRepo] : [])].map((c) => parseCacheSpec(c, '--cache-from'));
+  const cacheTo = [...(options.cacheTo ?? []), ...(options.cacheRepo ? [options.cacheRepo] : [])].map((c) => parseCacheSpec(c, '--cache-to'));
   try {
     const result = await runBuild({
       dockerfile: inputs.dockerfile,
@@ -124,10 +135,17 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       noCache: options.noCache,
       noCacheFilter: options.noCacheFilter,
       explain: options.explain,
+      remoteCache: cacheFrom.length > 0 ? new RegistryCache(client, inputs.store, cacheFrom) : undefined,
       signal: options.signal,
       onEvent: options.onEvent,
     });
     await inputs.statCache.save();
+    const cacheExported: BuildResult['cacheExported'] = [];
+    for (const location of cacheTo) {
+      const entries = result.cacheEntries.filter((e) => location.mode === 'max' || e.inFinalImage);
+      const r = await exportCache(client, location, entries, result.blobs);
+      cacheExported.push({ ref: `${location.repository.registry}/${location.repository.repository}:${location.prefix}-*`, ...r });
+    }
     const image = withLabels(result.image, options);
     const pushed = await writeOutputs(image, outputs, tags, client, options);
     return {
@@ -140,6 +158,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       warnings: result.warnings,
       contentReads: inputs.statCache.contentReads,
       pushed,
+      cacheExported,
     };
   } finally {
     client.close();

@@ -55,6 +55,7 @@ export function createRenderer(mode: 'plain' | 'quiet', out: NodeJS.WritableStre
     finish: (result) => {
       const made = result.steps.filter((s) => !s.cached && s.layer).length;
       const cached = result.steps.filter((s) => s.cached && s.layer).length;
+      for (const c of result.cacheExported) write(`cache ${c.ref}: ${c.written} entries written, ${c.existing} already there`);
       write(`image ${result.digest} (${result.platform}, ${formatBytes(result.size)}): ${made} layer${made === 1 ? '' : 's'} made, ${cached} cached`);
     },
   };

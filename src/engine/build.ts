@@ -9,7 +9,7 @@ import { ERROR_CODES, LadingError, throwIfAborted } from '../errors.ts';
 import type { BuildContext } from '../context/context.ts';
 import type { CopyStep, RunStep, Step, WorkdirStep } from '../frontend/dispatch.ts';
 import { loadDockerfile, type Frontend } from '../frontend/index.ts';
-import type { Command, StageNode } from '../graph/types.ts';
+import type { Command, StageBase, StageNode } from '../graph/types.ts';
 import type { BlobSource, Image } from '../image/image.ts';
 import { assembleImage, layersOf } from '../image/mutate.ts';
 import { parsePlatform, platformToString } from '../image/platform.ts';
@@ -29,6 +29,7 @@ import { FsIndexer, indexedLayerOf } from './fs-indexer.ts';
 import { baseKey, stepKey, type LayerSettings } from './keys.ts';
 import { ExplainStore, explainMiss, inputsOf, slotId, type SlotState } from './explain.ts';
 import type { RunExecutor, RunSession } from './run-executor.ts';
+import type { CacheExportEntry, RemoteCache } from './remote-cache.ts';
 import { resolveIds, type Ids } from './users.ts';
 
 export interface EngineOptions {
@@ -44,6 +45,8 @@ export interface EngineOptions {
   resolveImage: (ref: string, platform: Platform) => Promise<Image>;
   /** Executes RUN steps; without one, RUN is an error naming the step. */
   runner?: RunExecutor;
+  /** A shared cache (a registry) asked for steps the local cache does not have. */
+  remoteCache?: RemoteCache;
   layer: LayerSettings;
   format?: 'oci' | 'docker';
   noCache?: boolean;
@@ -72,6 +75,10 @@ export interface EngineResult {
   warnings: string[];
   /** Base images used (for annotations and provenance). */
   bases: { ref: string; digest: string }[];
+  /** Every file-system step's key and layer, for --cache-to. */
+  cacheEntries: CacheExportEntry[];
+  /** Reads any layer the build used or made (store, bases, remote cache). */
+  blobs: BlobSource;
 }
 
 /** A finished stage: what the next stage (or COPY --from) starts from. */
@@ -122,7 +129,14 @@ export async function runBuild(options: EngineOptions): Promise<EngineResult> {
       layersMade: builder.reports.filter((r) => !r.cached && r.layer).length,
       layersCached: builder.reports.filter((r) => r.cached && r.layer).length,
     });
-    return { image, layers: final.layers, steps: builder.reports, warnings, bases: builder.bases };
+    const finalChain = new Set<number>();
+    for (let i: number | undefined = graph.target; i !== undefined; ) {
+      finalChain.add(i);
+      const base: StageBase = graph.stages[i]!.base;
+      i = base.kind === 'stage' ? base.index : undefined;
+    }
+    const cacheEntries = builder.cacheEntries.map((e) => ({ ...e, inFinalImage: finalChain.has(e.stage) }));
+    return { image, layers: final.layers, steps: builder.reports, warnings, bases: builder.bases, cacheEntries, blobs: layeredBlobSource(options.store, builder.allFallbacks) };
   } finally {
     await builder.dispose();
   }
@@ -131,6 +145,9 @@ export async function runBuild(options: EngineOptions): Promise<EngineResult> {
 class Builder {
   readonly reports: StepReport[] = [];
   readonly bases: { ref: string; digest: string }[] = [];
+  readonly cacheEntries: Omit<CacheExportEntry, 'inFinalImage'>[] = [];
+  /** Where every layer not in the store can be read, across stages. */
+  readonly allFallbacks = new Map<string, BlobSource>();
   private readonly indexer: FsIndexer;
   readonly explainStore: ExplainStore;
   private readonly results = new Map<number, Promise<StageResult>>();
@@ -240,7 +257,10 @@ class StageRun {
     this.baseKey = base.key;
     this.layers = [...base.layers];
     this.history = [...(base.config.history ?? [])];
-    for (const l of base.layers) this.fallbacks.set(l.digest, base.blobs);
+    for (const l of base.layers) {
+      this.fallbacks.set(l.digest, base.blobs);
+      this.b.allFallbacks.set(l.digest, base.blobs);
+    }
     this.fs = base.fs;
     this.b.send({ type: 'stage-start', stage: this.node.stage.index, stageName: this.node.stage.name, base: this.node.stage.from.image });
 
@@ -354,6 +374,7 @@ class StageRun {
       this.b.send({ type: 'step-done', ref, ms: Date.now() - t0, layer: layer?.digest, layerBytes: layer?.size, emptyLayer: layer === null });
     }
     this.key = key;
+    this.b.cacheEntries.push({ key, layer, stage: this.node.stage.index });
     this.history.push({ created: this.created, created_by: step.history, comment: 'lading', ...(layer ? {} : { empty_layer: true }) });
     this.b.reports.push({
       stage: this.node.stage.index,
@@ -372,10 +393,16 @@ class StageRun {
 
   private async lookup(key: string): Promise<LayerDescriptor | null | undefined> {
     const record = await this.o.cache.get(key);
-    if (!record) return undefined;
-    // A pruned blob makes the record useless: treat it as a miss.
-    if (record.layer && !(await this.o.store.has(record.layer.digest))) return undefined;
-    return record.layer;
+    // A pruned blob makes a local record useless: ask the shared cache instead.
+    if (record && (!record.layer || (await this.o.store.has(record.layer.digest)))) return record.layer;
+    const remote = await this.o.remoteCache?.lookup(key);
+    if (!remote) return undefined;
+    if (remote.layer) {
+      // The layer stays in the registry until something needs its bytes.
+      this.fallbacks.set(remote.layer.digest, remote.blobs);
+      this.b.allFallbacks.set(remote.layer.digest, remote.blobs);
+    }
+    return remote.layer;
   }
 
   private appendLayer(layer: LayerDescriptor, indexed: IndexedLayer | undefined): void {

@@ -7,6 +7,7 @@ import path from 'node:path/posix';
 import { ERROR_CODES, LadingError, type SourceLocation } from '../errors.ts';
 import type { ContentSource, LayerEntry, LayerEntryType } from '../layer/entry.ts';
 import type { FsIndex } from '../layer/fs-index.ts';
+import { ChmodError, parseChmod as parseModeChange, type ModeChange } from '../graph/chmod.ts';
 import type { Ids } from './users.ts';
 
 /**
@@ -38,10 +39,17 @@ export interface CopyMatch {
   root: CopySourceFile;
   /** For a directory: everything below it; for a file: [root]. */
   entries: CopySourceFile[];
+  /**
+   * The source as written, when known. `COPY --parents` keeps only the directories after a `/./`
+   * in it (rsync's pivot), which the cleaned `path` no longer shows.
+   */
+  source?: string;
 }
 
 export interface CopyPlanOptions {
+  /** Absolute destination (the dispatcher resolved it against the working directory). */
   dest: string;
+  /** The destination was written as a folder (trailing `/`, `.`, or empty). */
   destIsDir: boolean;
   parents: boolean;
   /** The image's file system before the step; absent for `--link` and scratch. */
@@ -58,14 +66,39 @@ export interface PlannedEntry {
   entry: LayerEntry;
 }
 
-/** Where every source goes. Later sources overwrite earlier ones at the same path, as in Docker. */
+/**
+ * Where every source goes, following the Dockerfile reference's COPY rules:
+ * - a directory source copies its contents (not itself) into the destination, merging with what
+ *   is there; copying a directory onto an existing file is an error;
+ * - a file source lands at the destination itself, unless the destination was written as a folder
+ *   (trailing `/`) or already is one, where it keeps its name inside; a file onto an existing
+ *   directory of the same name is an error;
+ * - with `--parents` every source keeps its path (after a `/./` pivot) below the destination;
+ * - symlinks in the destination path are followed inside the image (not with `--link`, which sees
+ *   an empty file system); missing parent folders are created (0755, owned by --chown or root).
+ * Later sources overwrite earlier ones at the same path. BuildKit does not require several sources
+ * to go to a folder: `COPY a b /f` leaves b at /f (moby/buildkit#1853), and so do we.
+ */
 export function planCopy(matches: CopyMatch[], options: CopyPlanOptions): PlannedEntry[] {
   const { fs } = options;
   const chmod = options.chmod !== undefined ? parseChmod(options.chmod, options.location) : undefined;
   const planned = new Map<string, PlannedEntry>();
-  const destDir = resolveDir(options.dest, fs);
+  const destDir = resolveIn(fs, options.dest);
+  const fail = (message: string, hint: string): never => {
+    throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, message, { location: options.location, hint });
+  };
+  /** What is at a resolved path after the sources placed so far: the plan wins over the image. */
+  const typeAt = (p: string): LayerEntryType | undefined => planned.get(p)?.entry.type ?? fs?.get(p)?.type;
+  const isDir = (p: string): boolean => p === '' || typeAt(p) === 'directory';
 
   const place = (destPath: string, file: CopySourceFile): void => {
+    const there = typeAt(destPath);
+    if (file.type === 'directory' && there !== undefined && there !== 'directory') {
+      fail(`cannot copy a directory onto the file /${destPath}`, 'remove the file first, or copy to another path');
+    }
+    if (file.type !== 'directory' && there === 'directory') {
+      fail(`cannot copy a file onto the directory /${destPath}`, 'end the destination with / to copy into the folder, or remove it first');
+    }
     const entry: LayerEntry = {
       path: destPath,
       type: file.type,
@@ -80,17 +113,17 @@ export function planCopy(matches: CopyMatch[], options: CopyPlanOptions): Planne
     }
     if (file.linkname !== undefined) entry.linkname = file.linkname;
     if (file.mtime !== undefined) entry.mtime = file.mtime;
-    // A later file replaces an earlier one; a directory never replaces a directory's metadata
-    // once set by a more specific source.
     planned.delete(destPath);
     planned.set(destPath, { path: destPath, file, entry });
   };
 
   for (const match of matches) {
     const root = match.root;
+    const kept = options.parents ? parentsPath(match) : undefined;
     if (root.type === 'directory') {
-      const base = options.parents ? path.join(destDir, match.path) : destDir;
-      if (base !== '' && !planned.has(base) && !(fs?.isDirectory(base) ?? false)) place(base, root);
+      const base = kept !== undefined ? resolveIn(fs, path.join(destDir, kept)) : destDir;
+      // A folder that already exists keeps its own metadata; a new one takes the source folder's.
+      if (base !== '' && !isDir(base)) place(base, root);
       for (const file of match.entries) {
         const rel = root.rel === '' ? file.rel : file.rel.slice(root.rel.length + 1);
         place(joinClean(base, rel), file);
@@ -98,20 +131,24 @@ export function planCopy(matches: CopyMatch[], options: CopyPlanOptions): Planne
       continue;
     }
     let target: string;
-    if (options.parents) target = joinClean(destDir, match.path);
-    else if (options.destIsDir || fs?.isDirectory(options.dest)) target = joinClean(destDir, path.basename(match.path));
+    if (kept !== undefined) target = joinClean(resolveIn(fs, path.dirname(path.join(destDir, kept))), path.basename(kept));
+    else if (options.destIsDir || isDir(destDir)) target = joinClean(destDir, path.basename(match.path));
     else target = resolveParent(options.dest, fs);
-    if (target === '') {
-      throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, 'cannot copy a file onto the root directory', {
-        location: options.location,
-        hint: 'end the destination with / to copy into a folder',
-      });
-    }
+    if (target === '') fail('cannot copy a file onto the root directory', 'end the destination with / to copy into a folder');
     place(target, root);
   }
 
   addParents(planned, options);
   return [...planned.values()];
+}
+
+/** `COPY --parents`: the source's path below the destination, from its `/./` pivot if it has one. */
+function parentsPath(match: CopyMatch): string {
+  const pivot = match.source?.indexOf('/./') ?? -1;
+  if (pivot < 0) return match.path;
+  const prefix = path.normalize(`/${match.source!.slice(0, pivot)}`).slice(1);
+  if (prefix === '') return match.path;
+  return match.path === prefix ? '' : match.path.startsWith(`${prefix}/`) ? match.path.slice(prefix.length + 1) : match.path;
 }
 
 /** Every ancestor of a planned path: from the image when it has it, created otherwise. */
@@ -141,15 +178,15 @@ function joinClean(a: string, b: string): string {
   return path.join('/', a, b).slice(1);
 }
 
-/** The destination folder with symlinks resolved inside the image. */
-function resolveDir(dest: string, fs: FsIndex | undefined): string {
-  const clean = path.normalize(`/${dest}`).slice(1);
+/** A folder path with symlinks resolved inside the image (cleaned only, without an image). */
+function resolveIn(fs: FsIndex | undefined, p: string): string {
+  const clean = path.normalize(`/${p}`).slice(1).replace(/\/$/, '');
   return fs ? fs.resolve(clean, true) : clean;
 }
 
 /** A file destination: resolve its folder, keep its own name (a symlink there is replaced). */
 function resolveParent(dest: string, fs: FsIndex | undefined): string {
-  const clean = path.normalize(`/${dest}`).slice(1);
+  const clean = path.normalize(`/${dest}`).slice(1).replace(/\/$/, '');
   if (!fs) return clean;
   const dir = path.dirname(clean);
   const parent = dir === '.' ? '' : fs.resolve(dir, true);
@@ -157,48 +194,16 @@ function resolveParent(dest: string, fs: FsIndex | undefined): string {
 }
 
 /** `--chmod=0755` or symbolic `u+x,g-w`; returns a function of (old mode, is directory). */
-export function parseChmod(spec: string, location: SourceLocation): (mode: number, isDir: boolean) => number {
-  if (/^[0-7]{3,4}$/.test(spec)) {
-    const m = Number.parseInt(spec, 8);
-    return () => m;
+export function parseChmod(spec: string, location: SourceLocation): ModeChange {
+  try {
+    return parseModeChange(spec);
+  } catch (err) {
+    if (!(err instanceof ChmodError)) throw err;
+    throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, err.message, {
+      location,
+      hint: 'use an octal mode such as 755 or symbolic clauses such as u+x,g-w',
+    });
   }
-  const clauses = spec.split(',');
-  const parsed = clauses.map((clause) => {
-    const m = /^([ugoa]*)([+=-])([rwxXst]*)$/.exec(clause);
-    if (!m) {
-      throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `invalid --chmod "${spec}"`, {
-        location,
-        hint: 'use an octal mode such as 755 or symbolic clauses such as u+x,g-w',
-      });
-    }
-    return { who: m[1] || 'a', op: m[2]!, perms: m[3]! };
-  });
-  return (mode, isDir) => {
-    let out = mode;
-    for (const { who, op, perms } of parsed) {
-      let bits = 0;
-      const classes = who.includes('a') ? 'ugo' : who;
-      for (const c of classes) {
-        const shift = c === 'u' ? 6 : c === 'g' ? 3 : 0;
-        for (const p of perms) {
-          if (p === 'r') bits |= 4 << shift;
-          else if (p === 'w') bits |= 2 << shift;
-          else if (p === 'x' || (p === 'X' && (isDir || (mode & 0o111) !== 0))) bits |= 1 << shift;
-          else if (p === 's' && c === 'u') bits |= 0o4000;
-          else if (p === 's' && c === 'g') bits |= 0o2000;
-          else if (p === 't') bits |= 0o1000;
-        }
-      }
-      if (op === '+') out |= bits;
-      else if (op === '-') out &= ~bits;
-      else {
-        let mask = 0;
-        for (const c of classes) mask |= 0o7 << (c === 'u' ? 6 : c === 'g' ? 3 : 0);
-        out = (out & ~mask) | bits;
-      }
-    }
-    return out & 0o7777;
-  };
 }
 
 /**
