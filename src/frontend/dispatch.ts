@@ -1,11 +1,19 @@
 /**
  * Runs a stage's commands against its evolving state, as BuildKit's dispatcher does: words are
- * expanded with the environment at that point (the base image's ENV, then the stage's ENV over
- * its ARGs), metadata instructions change the config, and the rest become steps for the engine.
- * Pure: no files, no network. The engine supplies the base image's config.
+ * expanded with the environment at that point, metadata instructions change the config, and the
+ * rest become steps for the engine. Pure: no files, no network. The engine supplies the base
+ * image's config.
+ *
+ * The environment is BuildKit's "state env": it starts as the base image's ENV (PATH added when
+ * missing), then every ENV and every ARG that has a value sets a name in it, a later one
+ * replacing an earlier one. So an ENV overrides an ARG declared before it, an ARG declared after
+ * an inherited ENV overrides that for the build (never in the image config), and RUN sees exactly
+ * this environment. A stage based on another stage starts from that stage's environment and
+ * ARGs; a stage based on an image starts with none of the Dockerfile's ARGs.
  */
 import path from 'node:path/posix';
 import { ERROR_CODES, LadingError, type SourceLocation } from '../errors.ts';
+import { ChmodError, parseChmod } from '../graph/chmod.ts';
 import type {
   ArgCommand,
   CmdCommand,
@@ -13,15 +21,16 @@ import type {
   CopyCommand,
   EnvCommand,
   HealthcheckCommand,
-  Heredoc,
   ListCommand,
   RunCommand,
   SimpleCommand,
 } from '../graph/types.ts';
 import type { ContainerConfig, HealthConfig } from '../image/types.ts';
 import { canonicalJSON } from '../image/json.ts';
-import { PROXY_ARGS } from './args.ts';
-import { ShellLex, type WordResult } from './shell.ts';
+import { proxyEnv } from './args.ts';
+import { checkMount, parseGoBool } from './instructions.ts';
+import { chompHeredocContent, parseHeredocWord } from './parser.ts';
+import { ShellLex, locateShellError } from './shell.ts';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const DEFAULT_SHELL = ['/bin/sh', '-c'];
@@ -47,9 +56,9 @@ export interface WorkdirStep {
 
 export interface CopyStep {
   kind: 'copy' | 'add';
-  /** Expanded sources, as written (relative to the context or the `from` root). */
+  /** Expanded sources, as written (relative to the context or the `from` root); heredoc words as written. */
   sources: string[];
-  /** Absolute destination; `destIsDir` when it ended in `/` (or `.`) or has several sources. */
+  /** Absolute destination; `destIsDir` when it was written with a trailing `/`, or as `.` or empty. */
   dest: string;
   destIsDir: boolean;
   from?: string;
@@ -61,7 +70,7 @@ export interface CopyStep {
   checksum?: string;
   keepGitDir: boolean;
   unpack?: boolean;
-  /** Inline files from heredocs, by source name, content already expanded and chomped. */
+  /** Inline files from heredocs, by source name, content already chomped and expanded. */
   inline: { name: string; content: string }[];
   history: string;
   key: string;
@@ -70,6 +79,7 @@ export interface CopyStep {
 
 export interface RunMountStep {
   type: 'bind' | 'cache' | 'secret' | 'tmpfs' | 'ssh';
+  /** Absolute (relative targets are resolved against the working directory). */
   target?: string;
   source?: string;
   from?: string;
@@ -87,7 +97,7 @@ export interface RunMountStep {
 export interface RunStep {
   kind: 'run';
   argv: string[];
-  /** Config Env plus the ARGs in scope (ENV wins); never stored in the image. */
+  /** The stage's environment (ENV and ARGs in scope) plus proxy build args; never stored in the image. */
   env: string[];
   workdir: string;
   user: string;
@@ -106,14 +116,28 @@ export interface RunStep {
 
 export type Step = ConfigStep | WorkdirStep | CopyStep | RunStep;
 
+/** What a stage hands the stages based on it, besides its image config. */
+export interface StageEnvironment {
+  env: [string, string][];
+  args: DeclaredArg[];
+}
+
+interface DeclaredArg {
+  key: string;
+  value?: string;
+}
+
 export interface DispatchOptions {
   escapeToken: '\\' | '`';
   /** The base image's runtime config (undefined for scratch). */
   baseConfig?: ContainerConfig;
   buildArgs: ReadonlyMap<string, string>;
-  /** Values of the ARGs declared before the first FROM. */
+  /** ARGs declared before the first FROM, with their values (undefined when they have none). */
   globalArgs: ReadonlyMap<string, string | undefined>;
+  /** The automatic platform ARGs of the build (TARGETPLATFORM is the build's target, whatever FROM --platform says). */
   platformArgs: ReadonlyMap<string, string>;
+  /** When the stage is based on another stage: that stage's environment at its end. */
+  inherit?: StageEnvironment;
 }
 
 export class StageDispatcher {
@@ -122,7 +146,10 @@ export class StageDispatcher {
   /** `MAINTAINER`, which lives outside the runtime config. */
   author?: string;
   private readonly lex: ShellLex;
-  private readonly args = new Map<string, string | undefined>();
+  /** Heredoc bodies are expanded as a shell would: quotes are text, `\` escapes (always `\`). */
+  private readonly heredocLex = new ShellLex('\\', { skipProcessQuotes: true });
+  private readonly env: Map<string, string>;
+  private readonly args: DeclaredArg[];
   private readonly options: DispatchOptions;
   private cmdSet = false;
 
@@ -130,56 +157,59 @@ export class StageDispatcher {
     this.options = options;
     this.lex = new ShellLex(options.escapeToken);
     this.config = inheritConfig(options.baseConfig);
+    this.env = new Map(options.inherit?.env ?? (this.config.Env ?? []).map(splitEnv));
+    this.args = [...(options.inherit?.args ?? [])];
   }
 
-  /** ENV over ARG: the environment words are expanded in. */
-  private expansionEnv(): Map<string, string> {
-    const env = new Map<string, string>();
-    for (const [k, v] of this.args) if (v !== undefined) env.set(k, v);
-    for (const e of this.config.Env ?? []) {
-      const eq = e.indexOf('=');
-      env.set(eq < 0 ? e : e.slice(0, eq), eq < 0 ? '' : e.slice(eq + 1));
+  /** The environment and ARGs a stage based on this one starts with. */
+  environment(): StageEnvironment {
+    return { env: [...this.env], args: this.args.map((a) => ({ ...a })) };
+  }
+
+  private isArg(name: string): boolean {
+    return this.args.some((a) => a.key === name);
+  }
+
+  private expandWith(lex: ShellLex, text: string, cmd: Command, used?: Set<string>): string {
+    try {
+      const result = lex.processWord(text, this.env);
+      if (used) for (const name of result.matched) if (this.isArg(name)) used.add(name);
+      return result.value;
+    } catch (err) {
+      throw locateWordError(err, cmd.location, text);
     }
-    return env;
   }
 
   private word(text: string, cmd: Command, used?: Set<string>): string {
-    let result: WordResult;
-    try {
-      result = this.lex.processWord(text, this.expansionEnv());
-    } catch (err) {
-      throw relocate(err, cmd.location);
-    }
-    if (used) for (const name of result.matched) if (this.args.has(name)) used.add(name);
-    return result.value;
+    return this.expandWith(this.lex, text, cmd, used);
   }
 
   private words(text: string, cmd: Command, used?: Set<string>): string[] {
     try {
-      const r = this.lex.processWords(text, this.expansionEnv());
-      if (used) for (const name of r.matched) if (this.args.has(name)) used.add(name);
+      const r = this.lex.processWords(text, this.env);
+      if (used) for (const name of r.matched) if (this.isArg(name)) used.add(name);
       return r.words;
     } catch (err) {
-      throw relocate(err, cmd.location);
+      throw locateWordError(err, cmd.location, text);
     }
   }
 
-  private shell(): string[] {
-    return this.config.Shell && this.config.Shell.length > 0 ? this.config.Shell : DEFAULT_SHELL;
+  private withShell(args: string[]): string[] {
+    const shell = this.config.Shell && this.config.Shell.length > 0 ? this.config.Shell : DEFAULT_SHELL;
+    return [...shell, args.join(' ')];
   }
 
-  /** Values of the build args this step depends on, for its cache key. */
+  /** Values of the ARGs this step depends on, for its cache key. */
   private argKey(used: Set<string>): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const name of [...used].sort()) out[name] = this.args.get(name) ?? '';
+    for (const name of [...used].sort()) out[name] = this.env.get(name) ?? '';
     return out;
   }
 
   dispatch(cmd: Command): Step | undefined {
     switch (cmd.kind) {
       case 'arg':
-        this.dispatchArg(cmd);
-        return undefined;
+        return this.dispatchArg(cmd);
       case 'env':
         return this.dispatchEnv(cmd);
       case 'label':
@@ -204,8 +234,9 @@ export class StageDispatcher {
       case 'stopsignal':
         return this.dispatchStopsignal(cmd);
       case 'onbuild':
+        // Stored for images built on this one; BuildKit records no history entry for it.
         this.config.OnBuild = [...(this.config.OnBuild ?? []), cmd.expression];
-        return this.configStep(cmd, `ONBUILD ${cmd.expression}`, { onbuild: cmd.expression });
+        return undefined;
       case 'healthcheck':
         return this.dispatchHealthcheck(cmd);
       case 'copy':
@@ -220,23 +251,33 @@ export class StageDispatcher {
     return { kind: 'config', history, key: canonicalJSON({ what, args: this.argKey(used) }), location: cmd.location };
   }
 
-  private dispatchArg(cmd: ArgCommand): void {
+  /**
+   * `ARG NAME[=default]`: a build arg wins, then the default (expanded now), then the value of a
+   * global ARG of that name, then an automatic platform ARG. No value leaves the name unset.
+   */
+  private dispatchArg(cmd: ArgCommand): ConfigStep {
+    const { buildArgs, globalArgs, platformArgs } = this.options;
+    const shown: string[] = [];
     for (const a of cmd.args) {
-      const { buildArgs, globalArgs, platformArgs } = this.options;
       let value: string | undefined;
       if (buildArgs.has(a.key)) value = buildArgs.get(a.key);
       else if (a.value !== undefined) value = this.word(a.value, cmd);
-      else if (globalArgs.has(a.key)) value = globalArgs.get(a.key);
-      else value = platformArgs.get(a.key);
-      this.args.set(a.key, value);
+      else value = globalArgs.get(a.key) ?? platformArgs.get(a.key);
+      if (value !== undefined) this.env.set(a.key, value);
+      this.args.push(value === undefined ? { key: a.key } : { key: a.key, value });
+      shown.push(value === undefined ? a.key : `${a.key}=${value}`);
     }
+    return this.configStep(cmd, `ARG ${shown.join(' ')}`, { arg: shown });
   }
 
   private dispatchEnv(cmd: EnvCommand): ConfigStep {
     const used = new Set<string>();
-    // Every pair is expanded with the environment from before the instruction, as Docker does.
+    // Every pair is expanded with the environment from before the instruction (`ENV a=1 b=$a` reads the old a).
     const pairs = cmd.pairs.map((p) => ({ key: this.word(p.key, cmd, used), value: this.word(p.value, cmd, used) }));
-    for (const p of pairs) setEnv(this.config, p.key, p.value);
+    for (const p of pairs) {
+      this.env.set(p.key, p.value);
+      setEnv(this.config, p.key, p.value);
+    }
     return this.configStep(cmd, `ENV ${pairs.map((p) => `${p.key}=${p.value}`).join(' ')}`, { env: pairs }, used);
   }
 
@@ -248,37 +289,45 @@ export class StageDispatcher {
     return this.configStep(cmd, `LABEL ${pairs.map((p) => `${p.key}=${p.value}`).join(' ')}`, { label: pairs }, used);
   }
 
+  /** CMD and ENTRYPOINT words are not expanded: a shell form runs in SHELL, which expands them. */
   private dispatchCmd(cmd: CmdCommand): ConfigStep {
-    const argv = cmd.shellForm ? (cmd.cmdLine.length === 0 || cmd.cmdLine.join(' ') === '' ? [] : [...this.shell(), cmd.cmdLine.join(' ')]) : cmd.cmdLine.slice();
+    let args = cmd.shellForm ? (cmd.cmdLine.length === 0 ? [] : [cmd.cmdLine.join(' ')]) : cmd.cmdLine.slice();
+    if (cmd.shellForm) args = this.withShell(args);
     if (cmd.kind === 'cmd') {
-      this.config.Cmd = argv;
+      this.config.Cmd = args;
+      // BuildKit marks every CMD this way (a Windows-era flag, kept for Docker image compatibility).
+      this.config.ArgsEscaped = true;
       this.cmdSet = true;
     } else {
-      this.config.Entrypoint = argv.length === 0 && cmd.shellForm ? null : argv;
-      // An ENTRYPOINT drops the CMD inherited from the base, unless this stage set one.
+      this.config.Entrypoint = args.length === 0 ? null : args;
+      // An ENTRYPOINT resets the CMD the base image set, unless this stage set one already.
       if (!this.cmdSet) this.config.Cmd = null;
     }
-    return this.configStep(cmd, `${cmd.kind.toUpperCase()} ${goList(argv)}`, { [cmd.kind]: argv });
+    return this.configStep(cmd, `${cmd.kind.toUpperCase()} ${goList(args)}`, { [cmd.kind]: args });
   }
 
   private dispatchExpose(cmd: ListCommand): ConfigStep {
     const used = new Set<string>();
-    const ports: string[] = [];
-    for (const raw of cmd.values) for (const w of this.words(raw, cmd, used)) ports.push(...expandPorts(w, cmd.location));
+    const words: string[] = [];
+    for (const raw of cmd.values) words.push(...this.words(raw, cmd, used));
+    const ports = words.flatMap((w) => expandPorts(w, cmd.location));
     this.config.ExposedPorts = { ...(this.config.ExposedPorts ?? {}) };
     for (const p of ports) this.config.ExposedPorts[p] = {};
-    return this.configStep(cmd, `EXPOSE ${ports.join(' ')}`, { expose: ports }, used);
+    return this.configStep(cmd, `EXPOSE ${words.join(' ')}`, { expose: ports }, used);
   }
 
   private dispatchVolume(cmd: ListCommand): ConfigStep {
     const used = new Set<string>();
-    const vols = cmd.values.map((v) => this.word(v, cmd, used)).filter((v) => v.trim() !== '');
-    if (vols.length === 0) {
-      throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, 'VOLUME specified can not be an empty string', { location: cmd.location });
+    const vols = cmd.values.map((v) => this.word(v, cmd, used));
+    if (vols.some((v) => v === '')) {
+      throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, 'VOLUME specified can not be an empty string', {
+        location: cmd.location,
+        hint: 'a variable in it expanded to nothing; give it a value',
+      });
     }
     this.config.Volumes = { ...(this.config.Volumes ?? {}) };
     for (const v of vols) this.config.Volumes[v] = {};
-    return this.configStep(cmd, `VOLUME ${goList(vols)}`, { volume: vols }, used);
+    return this.configStep(cmd, `VOLUME [${vols.join(' ')}]`, { volume: vols }, used);
   }
 
   private dispatchUser(cmd: SimpleCommand): ConfigStep {
@@ -308,7 +357,7 @@ export class StageDispatcher {
     const used = new Set<string>();
     const signal = this.word(cmd.value, cmd, used);
     if (!isSignal(signal)) {
-      throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `invalid signal "${signal}"`, {
+      throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `invalid signal: ${signal}`, {
         location: cmd.location,
         hint: 'use a signal name such as SIGTERM or SIGQUIT, or its number',
       });
@@ -325,20 +374,31 @@ export class StageDispatcher {
     if (cmd.startIntervalNs !== undefined) hc.StartInterval = cmd.startIntervalNs;
     if (cmd.retries !== undefined) hc.Retries = cmd.retries;
     this.config.Healthcheck = hc;
-    return this.configStep(cmd, `HEALTHCHECK ${goList(hc.Test ?? [])}`, { healthcheck: hc });
+    // BuildKit prints the config with Go's %+v.
+    const history =
+      `HEALTHCHECK {Test:[${cmd.test.join(' ')}] Interval:${goDuration(hc.Interval ?? 0)} Timeout:${goDuration(hc.Timeout ?? 0)} ` +
+      `StartPeriod:${goDuration(hc.StartPeriod ?? 0)} StartInterval:${goDuration(hc.StartInterval ?? 0)} Retries:${hc.Retries ?? 0}}`;
+    return this.configStep(cmd, history, { healthcheck: hc });
   }
 
   private dispatchCopy(cmd: CopyCommand): CopyStep {
     const used = new Set<string>();
+    const upper = cmd.kind.toUpperCase();
     const heredocNames = new Set(cmd.heredocs.map((h) => h.name));
-    const sources = cmd.sources.map((s) => (isHeredocRef(s, heredocNames) ? s : this.word(s, cmd, used)));
+    const isInline = (s: string): boolean => {
+      const h = cmd.heredocs.length > 0 ? parseHeredocWord(s) : null;
+      return h !== null && heredocNames.has(h.name);
+    };
+    // BuildKit never expands --from and --exclude; the rest is expanded.
+    const sources = cmd.sources.map((s) => (isInline(s) ? s : this.word(s, cmd, used)));
     const rawDest = this.word(cmd.dest, cmd, used);
-    if (rawDest === '') {
-      throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `${cmd.kind.toUpperCase()} has an empty destination`, { location: cmd.location });
-    }
-    const destIsDir = rawDest.endsWith('/') || rawDest === '.' || rawDest.endsWith('/.') || sources.length > 1;
+    // An empty destination is the working directory, as `.` is.
+    const destIsDir = rawDest === '' || rawDest === '.' || rawDest.endsWith('/') || rawDest.endsWith('/.');
     const dest = path.resolve('/', this.config.WorkingDir || '/', rawDest);
-    const inline = cmd.heredocs.map((h) => ({ name: h.name, content: this.heredocContent(h, cmd, used) }));
+    const inline = cmd.heredocs.map((h) => {
+      const body = h.chomp ? chompHeredocContent(h.content) : h.content;
+      return { name: h.name, content: h.expand ? this.expandWith(this.heredocLex, body, cmd, used) : body };
+    });
     const step: CopyStep = {
       kind: cmd.kind,
       sources,
@@ -346,72 +406,97 @@ export class StageDispatcher {
       destIsDir,
       link: cmd.link,
       parents: cmd.parents,
-      excludes: cmd.excludes.map((e) => this.word(e, cmd, used)),
+      excludes: cmd.excludes.slice(),
       keepGitDir: cmd.keepGitDir,
       inline,
       history: '',
       key: '',
       location: cmd.location,
     };
-    if (cmd.from !== undefined) step.from = this.word(cmd.from, cmd, used);
-    if (cmd.chown !== undefined) step.chown = this.word(cmd.chown, cmd, used);
-    if (cmd.chmod !== undefined) step.chmod = this.word(cmd.chmod, cmd, used);
-    if (cmd.checksum !== undefined) step.checksum = this.word(cmd.checksum, cmd, used);
+    if (cmd.from !== undefined) step.from = cmd.from;
+    if (cmd.chown !== undefined) {
+      const chown = this.word(cmd.chown, cmd, used);
+      if (chown !== '') step.chown = chown;
+    }
+    if (cmd.chmod !== undefined) {
+      const chmod = this.word(cmd.chmod, cmd, used);
+      if (chmod !== '') {
+        try {
+          parseChmod(chmod);
+        } catch (err) {
+          if (!(err instanceof ChmodError)) throw err;
+          throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, err.message, {
+            location: cmd.location,
+            hint: 'use an octal mode such as 755 or symbolic clauses such as u+x,go-w or a=rX',
+          });
+        }
+        step.chmod = chmod;
+      }
+    }
+    if (cmd.checksum !== undefined) {
+      const checksum = this.word(cmd.checksum, cmd, used);
+      if (checksum !== '') {
+        const paths = sources.filter((s) => !isInline(s));
+        const fail = (message: string, hint: string): never => {
+          throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, message, { location: cmd.location, hint });
+        };
+        if (paths.length !== 1 || inline.length > 0) fail("checksum can't be specified for multiple sources", 'give --checksum to an ADD with one URL');
+        if (!/^https?:\/\//.test(paths[0]!) && !/^git@|\.git(#|$)/.test(paths[0]!)) fail('checksum requires HTTP(S) or Git sources', 'use --checksum with an https:// source');
+        step.checksum = checksum;
+      }
+    }
     if (cmd.unpack !== undefined) step.unpack = cmd.unpack;
-    const flags = [
-      step.from !== undefined ? `--from=${step.from}` : '',
-      step.chown !== undefined ? `--chown=${step.chown}` : '',
-      step.chmod !== undefined ? `--chmod=${step.chmod}` : '',
-      step.link ? '--link' : '',
-      step.parents ? '--parents' : '',
-    ].filter(Boolean);
-    step.history = `${cmd.kind.toUpperCase()} ${[...flags, ...sources, rawDest].join(' ')}`;
+    if (sources.some((s) => !isInline(s) && /^https?:\/\//.test(s)) && cmd.kind === 'copy') {
+      throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, "source can't be a URL for COPY", { location: cmd.location, hint: 'use ADD to download a URL' });
+    }
+    // BuildKit's history line leaves out --from and --link and shows heredocs last; ours keeps the
+    // instruction's order and flags, which the engine also shows as the step's progress text.
+    const shown = [
+      upper,
+      ...(step.from !== undefined ? [`--from=${step.from}`] : []),
+      ...(step.chown !== undefined ? [`--chown=${step.chown}`] : []),
+      ...(step.chmod !== undefined ? [`--chmod=${step.chmod}`] : []),
+      ...(step.link ? ['--link'] : []),
+      ...(step.parents ? ['--parents'] : []),
+      ...sources,
+      rawDest,
+    ];
+    step.history = shown.join(' ');
     const { history: _h, key: _k, location: _l, ...content } = step;
     step.key = canonicalJSON({ ...content, args: this.argKey(used) });
     return step;
   }
 
-  private heredocContent(h: Heredoc, cmd: Command, used: Set<string>): string {
-    const text = h.chomp ? h.content.replace(/^\t+/gm, '') : h.content;
-    if (!h.expand) return text;
-    // Only variables are expanded in a heredoc body: quotes and backslashes stay as written.
-    return text.replace(/\$(\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*)/g, (m) => this.word(m, cmd, used));
-  }
-
   private dispatchRun(cmd: RunCommand): RunStep {
-    const used = new Set<string>();
-    const mounts = cmd.mounts.map((m) => this.runMount(m.options, cmd, used));
-    const heredocFiles: RunStep['heredocFiles'] = cmd.heredocs.map((h) => ({ name: h.name, content: h.chomp ? h.content.replace(/^\t+/gm, '') : h.content }));
-    let argv: string[];
-    if (!cmd.shellForm) argv = cmd.cmdLine.slice();
-    else if (cmd.heredocs.length === 1 && /^\s*<<-?\s*["']?[A-Za-z0-9_.-]+["']?\s*$/.test(cmd.cmdLine.join(' '))) {
-      // `RUN <<EOF`: the body is the script. A `#!` line picks the interpreter, as BuildKit does.
-      const script = heredocFiles[0]!;
-      if (script.content.startsWith('#!')) {
-        script.path = `/dev/pipes/${script.name}`;
-        argv = [script.path];
-      } else argv = [...this.shell(), script.content];
-    } else if (cmd.heredocs.length > 0) {
-      // `RUN cmd <<EOF ...`: the shell receives the line and the bodies as one script.
-      const script = [cmd.cmdLine.join(' '), ...cmd.heredocs.map((h) => `${h.content}${h.name}`)].join('\n');
-      argv = [...this.shell(), script];
-    } else argv = [...this.shell(), cmd.cmdLine.join(' ')];
+    const mounts = this.runMounts(cmd);
+    const heredocFiles: RunStep['heredocFiles'] = cmd.heredocs.map((h) => ({ name: h.name, content: h.chomp ? chompHeredocContent(h.content) : h.content }));
+    let args = cmd.cmdLine.slice();
+    if (cmd.heredocs.length > 0) {
+      if (!cmd.shellForm || args.length !== 1) {
+        throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, 'a RUN with heredocs must use the shell form', { location: cmd.location });
+      }
+      const alone = parseHeredocWord(args[0]!);
+      if (alone !== null && cmd.heredocs.length === 1) {
+        // `RUN <<EOF`: the body is the script. A `#!` line makes it an executable file instead.
+        const script = heredocFiles[0]!;
+        if (script.content.startsWith('#!')) {
+          script.path = `/dev/pipes/${script.name}`;
+          args = [script.path];
+        } else args = [script.content];
+      } else {
+        // `RUN cmd <<EOF ...`: the shell gets the line and the bodies as one script (unchomped: the shell does `<<-`).
+        args = [[args[0]!, ...cmd.heredocs.map((h) => `${h.content}${h.name}`)].join('\n')];
+      }
+    }
+    const argv = cmd.shellForm ? this.withShell(args) : args;
 
-    // Every ARG in scope reaches RUN's environment (ENV wins), so every one is part of the key.
-    const env = new Map<string, string>();
-    for (const [k, v] of this.args) if (v !== undefined) env.set(k, v);
-    for (const name of PROXY_ARGS) {
-      const v = this.options.buildArgs.get(name);
-      if (v !== undefined && !env.has(name)) env.set(name, v);
+    const env = new Map(this.env);
+    const proxies = new Set<string>();
+    for (const [name, value] of proxyEnv(this.options.buildArgs)) {
+      if (env.has(name)) continue;
+      env.set(name, value);
+      proxies.add(name);
     }
-    const configEnv = this.config.Env ?? [];
-    for (const e of configEnv) {
-      const eq = e.indexOf('=');
-      env.set(eq < 0 ? e : e.slice(0, eq), eq < 0 ? '' : e.slice(eq + 1));
-    }
-    if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
-    const argsInScope = [...this.args.entries()].filter(([k, v]) => v !== undefined && !configEnv.some((e) => e.startsWith(`${k}=`)));
-    const argPrefix = argsInScope.length > 0 ? `|${argsInScope.length} ${argsInScope.map(([k, v]) => `${k}=${v}`).join(' ')} ` : '';
     const step: RunStep = {
       kind: 'run',
       argv,
@@ -422,99 +507,135 @@ export class StageDispatcher {
       insecure: cmd.security === 'insecure',
       mounts,
       heredocFiles,
-      history: `RUN ${argPrefix}${argv.join(' ')}`,
+      history: `RUN ${this.argsPrefix()}${argv.join(' ')}`,
       key: '',
       location: cmd.location,
     };
-    // Proxy settings are not part of the key: a build behind a proxy makes the same layers.
-    const keyEnv = step.env.filter((e) => !PROXY_ARGS.has(e.slice(0, e.indexOf('='))));
+    // Proxies passed as build args are not part of the key: a build behind a proxy makes the same layers.
+    const keyEnv = [...env].filter(([k]) => !proxies.has(k)).map(([k, v]) => `${k}=${v}`);
     step.key = canonicalJSON({ run: argv, env: keyEnv, workdir: step.workdir, user: step.user, network: step.network, insecure: step.insecure, mounts, heredocFiles });
     return step;
   }
 
-  private runMount(options: Record<string, string>, cmd: RunCommand, used: Set<string>): RunMountStep {
-    const o: Record<string, string> = {};
-    for (const [k, v] of Object.entries(options)) o[k] = this.word(v, cmd, used);
-    const type = o.type as RunMountStep['type'];
-    const bool = (v: string | undefined, dflt: boolean): boolean => (v === undefined ? dflt : v.toLowerCase() !== 'false');
-    const m: RunMountStep = {
-      type,
-      readonly: o.rw !== undefined ? !bool(o.rw, false) : bool(o.readonly, type === 'bind'),
-      required: bool(o.required, false),
-    };
-    if (o.target !== undefined) m.target = path.resolve('/', this.config.WorkingDir || '/', o.target);
-    if (o.source !== undefined) m.source = o.source;
-    if (o.from !== undefined) m.from = o.from;
-    if (o.id !== undefined) m.id = o.id;
-    if (type === 'secret' && m.id === undefined && o.target !== undefined) m.id = path.basename(o.target);
-    if (type === 'cache' && m.id === undefined) m.id = m.target;
-    if (o.sharing !== undefined) {
-      if (!['shared', 'private', 'locked'].includes(o.sharing)) {
-        throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `unsupported sharing "${o.sharing}" in --mount`, {
-          location: cmd.location,
-          hint: 'use sharing=shared, private or locked',
-        });
+  /** BuildKit's `|N NAME=value ...` before a RUN's command in history: every ARG in scope, as RUN sees it. */
+  private argsPrefix(): string {
+    const shown = new Map<string, string>();
+    for (const a of this.args) shown.set(a.key, this.env.get(a.key) ?? a.value ?? '');
+    if (shown.size === 0) return '';
+    return `|${shown.size} ${[...shown].map(([k, v]) => `${k}=${v}`).join(' ')} `;
+  }
+
+  private runMounts(cmd: RunCommand): RunMountStep[] {
+    let sshCount = 0;
+    return cmd.mounts.map((spec) => {
+      const o: Record<string, string> = {};
+      for (const [k, v] of Object.entries(spec.options)) o[k] = k === 'from' ? v : this.word(v, cmd);
+      const bad = (message: string, hint?: string): never => {
+        throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, message, { location: cmd.location, hint });
+      };
+      const type = checkMount(o, bad) as RunMountStep['type'];
+      const bool = (v: string | undefined): boolean | undefined => (v === undefined ? undefined : parseGoBool(v));
+      const rw = bool(o.rw);
+      const ro = bool(o.readonly);
+      const m: RunMountStep = {
+        type,
+        // Read-only unless asked otherwise, except caches and tmpfs.
+        readonly: ro ?? (rw !== undefined ? !rw : type !== 'cache' && type !== 'tmpfs'),
+        required: bool(o.required) ?? false,
+      };
+      const workdir = this.config.WorkingDir || '/';
+      if (o.target !== undefined && o.target !== '') m.target = path.resolve('/', workdir, o.target);
+      if (m.target === '/') bad(`invalid mount target "${o.target}"`, 'mount somewhere below /');
+      if (o.source !== undefined && o.source !== '') m.source = o.source;
+      if (o.from !== undefined && o.from !== '' && type !== 'tmpfs') m.from = o.from;
+      if (o.id !== undefined && o.id !== '') m.id = o.id;
+      if (o.env !== undefined && o.env !== '') m.env = o.env;
+      if (o.size !== undefined && o.size !== '') m.size = o.size;
+      if (type === 'cache') {
+        // The cache is named by its id, which defaults to the target as written.
+        m.id ??= o.target;
+        m.sharing = (o.sharing?.toLowerCase() as RunMountStep['sharing'] | undefined) ?? 'shared';
       }
-      m.sharing = o.sharing as RunMountStep['sharing'];
-    } else if (type === 'cache') m.sharing = 'shared';
-    for (const key of ['mode', 'uid', 'gid'] as const) {
-      const v = o[key];
-      if (v === undefined) continue;
-      const n = key === 'mode' ? Number.parseInt(v, 8) : Number(v);
-      if (!Number.isInteger(n) || n < 0) {
-        throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `invalid ${key}=${v} in --mount`, { location: cmd.location });
+      if (type === 'secret') {
+        // `source` names the secret as `id` does; the id defaults to the target's file name.
+        if (m.source !== undefined) m.id = m.source;
+        m.id ??= path.basename(m.target!);
+        if (m.target === undefined && m.env === undefined) m.target = `/run/secrets/${path.basename(m.id)}`;
       }
-      m[key] = n;
-    }
-    if (o.env !== undefined) m.env = o.env;
-    if (o.size !== undefined) m.size = o.size;
-    return m;
+      if (type === 'ssh') {
+        m.id ??= 'default';
+        m.target ??= `/run/buildkit/ssh_agent.${sshCount}`;
+        sshCount++;
+      }
+      if (o.mode !== undefined) m.mode = Number.parseInt(o.mode, 8);
+      if (o.uid !== undefined) m.uid = Number(o.uid);
+      if (o.gid !== undefined) m.gid = Number(o.gid);
+      return m;
+    });
   }
 }
 
-function relocate(err: unknown, location: SourceLocation): unknown {
-  if (err instanceof LadingError && !err.location) {
-    return new LadingError(err.code, err.message, { location, hint: err.hint, cause: err, details: err.details });
-  }
-  return err;
+/**
+ * An expansion error, placed in the Dockerfile: at the offending character when the word is on the
+ * instruction's first line, else at the instruction.
+ */
+export function locateWordError(err: unknown, location: SourceLocation, word: string): unknown {
+  if (!(err instanceof LadingError) || err.location) return err;
+  let at = location;
+  const i = word === '' || location.text === undefined ? -1 : location.text.indexOf(word, (location.column ?? 1) - 1);
+  if (i >= 0) at = { ...location, column: i + 1 };
+  const placed = locateShellError(err, at);
+  if (placed !== err) return placed;
+  return new LadingError(err.code, err.message, { location: at, hint: err.hint, cause: err, details: err.details });
 }
 
-/** The config a stage starts with: the base's, minus its ONBUILD triggers (they run once). */
+function splitEnv(e: string): [string, string] {
+  const eq = e.indexOf('=');
+  return eq < 0 ? [e, ''] : [e.slice(0, eq), e.slice(eq + 1)];
+}
+
+/**
+ * The config a stage starts with: the base's, minus its ONBUILD triggers (they run once and are
+ * not passed on), with PATH set when the base has none (BuildKit always sets it).
+ */
 function inheritConfig(base: ContainerConfig | undefined): ContainerConfig {
-  if (!base) return { Env: [`PATH=${DEFAULT_PATH}`] };
-  const copy = JSON.parse(JSON.stringify(base)) as ContainerConfig;
+  const copy = base ? (JSON.parse(JSON.stringify(base)) as ContainerConfig) : {};
   delete copy.OnBuild;
+  const env = copy.Env ?? [];
+  if (!env.some((e) => splitEnv(e)[0] === 'PATH')) copy.Env = [...env, `PATH=${DEFAULT_PATH}`];
   return copy;
 }
 
 function setEnv(config: ContainerConfig, key: string, value: string): void {
   const env = (config.Env ?? []).slice();
-  const i = env.findIndex((e) => e === key || e.startsWith(`${key}=`));
+  const i = env.findIndex((e) => splitEnv(e)[0] === key);
   if (i >= 0) env[i] = `${key}=${value}`;
   else env.push(`${key}=${value}`);
   config.Env = env;
 }
 
-function isHeredocRef(source: string, names: Set<string>): boolean {
-  const m = /^<<-?\s*["']?([^"']+)["']?$/.exec(source);
-  return m !== null && names.has(m[1]!);
-}
-
-/** `80`, `80/udp`, `8000-8002/tcp` → `80/tcp`, ... */
+/**
+ * `80`, `80/udp`, `8000-8002/tcp`, `127.0.0.1:8080:80` → `80/tcp`, ... (Docker's port specs: an IP
+ * and host port may come first; only the container port is exposed).
+ */
 export function expandPorts(spec: string, location: SourceLocation): string[] {
-  const m = /^(?:[^:]*:)?(\d+)(?:-(\d+))?(?:\/([a-zA-Z]+))?$/.exec(spec);
-  const proto = (m?.[3] ?? 'tcp').toLowerCase();
-  if (!m || !['tcp', 'udp', 'sctp'].includes(proto)) {
-    throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `invalid port "${spec}" in EXPOSE`, {
+  const fail = (message: string): never => {
+    throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, message, {
       location,
-      hint: 'write a port as NUMBER, NUMBER/tcp, NUMBER/udp or a range START-END',
+      hint: 'write a port as NUMBER, NUMBER/tcp, NUMBER/udp, NUMBER/sctp or a range START-END',
     });
-  }
+  };
+  const slash = spec.lastIndexOf('/');
+  const portPart = slash < 0 ? spec : spec.slice(0, slash);
+  const proto = slash < 0 ? 'tcp' : spec.slice(slash + 1).toLowerCase();
+  if (!['tcp', 'udp', 'sctp'].includes(proto)) fail(`invalid proto: ${spec.slice(slash + 1)}`);
+  const container = portPart.slice(portPart.lastIndexOf(':') + 1);
+  const m = /^(\d+)(?:-(\d+))?$/.exec(container);
+  if (!m) return fail(`invalid containerPort: ${container}`);
   const start = Number(m[1]);
   const end = m[2] === undefined ? start : Number(m[2]);
-  if (start < 0 || end > 65535 || end < start) {
-    throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `invalid port range "${spec}" in EXPOSE`, { location });
-  }
+  if (start > 65535 || end > 65535) fail(`invalid containerPort: ${container}`);
+  if (end < start) fail(`invalid range specified for containerPort: ${container}`);
   const out: string[] = [];
   for (let p = start; p <= end; p++) out.push(`${p}/${proto}`);
   return out;
@@ -522,17 +643,59 @@ export function expandPorts(spec: string, location: SourceLocation): string[] {
 
 const SIGNALS = new Set([
   'ABRT', 'ALRM', 'BUS', 'CHLD', 'CLD', 'CONT', 'FPE', 'HUP', 'ILL', 'INT', 'IO', 'IOT', 'KILL', 'PIPE', 'POLL', 'PROF', 'PWR', 'QUIT',
-  'SEGV', 'STKFLT', 'STOP', 'SYS', 'TERM', 'TRAP', 'TSTP', 'TTIN', 'TTOU', 'URG', 'USR1', 'USR2', 'VTALRM', 'WINCH', 'XCPU', 'XFSZ',
+  'SEGV', 'STKFLT', 'STOP', 'SYS', 'TERM', 'TRAP', 'TSTP', 'TTIN', 'TTOU', 'UNUSED', 'URG', 'USR1', 'USR2', 'VTALRM', 'WINCH', 'XCPU', 'XFSZ',
 ]);
 
+/** moby/sys/signal.ParseSignal on Linux: a non-zero number, or a name with or without SIG. */
 function isSignal(s: string): boolean {
-  if (/^\d+$/.test(s)) return Number(s) > 0 && Number(s) < 65;
+  if (/^[+-]?\d+$/.test(s)) return Number(s) !== 0;
   const name = s.toUpperCase().replace(/^SIG/, '');
   if (SIGNALS.has(name)) return true;
-  return /^RTMIN(\+\d+)?$|^RTMAX(-\d+)?$/.test(name);
+  const rt = /^RTMIN(?:\+(\d+))?$|^RTMAX(?:-(\d+))?$/.exec(name);
+  return rt !== null && Number(rt[1] ?? rt[2] ?? 0) <= 15;
 }
 
-/** Go's %q-ish rendering of a string list, as Docker's history uses. */
+/** Go's `%q` of a string list, as BuildKit's history prints CMD and ENTRYPOINT. */
 function goList(values: string[]): string {
-  return `[${values.map((v) => JSON.stringify(v)).join(' ')}]`;
+  return `[${values.map(goQuote).join(' ')}]`;
+}
+
+function goQuote(s: string): string {
+  let out = '"';
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (ch === '"' || ch === '\\') out += `\\${ch}`;
+    else if (c === 7) out += '\\a';
+    else if (c === 8) out += '\\b';
+    else if (c === 12) out += '\\f';
+    else if (c === 10) out += '\\n';
+    else if (c === 13) out += '\\r';
+    else if (c === 9) out += '\\t';
+    else if (c === 11) out += '\\v';
+    else if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, '0')}`;
+    else out += ch;
+  }
+  return `${out}"`;
+}
+
+/** Go's time.Duration.String() for whole nanoseconds. */
+export function goDuration(ns: number): string {
+  if (ns === 0) return '0s';
+  const sign = ns < 0 ? '-' : '';
+  let n = Math.abs(ns);
+  if (n < 1e3) return `${sign}${n}ns`;
+  if (n < 1e6) return `${sign}${trimFraction(n / 1e3)}µs`;
+  if (n < 1e9) return `${sign}${trimFraction(n / 1e6)}ms`;
+  let out = '';
+  const h = Math.floor(n / 3600e9);
+  n -= h * 3600e9;
+  const m = Math.floor(n / 60e9);
+  n -= m * 60e9;
+  if (h > 0) out += `${h}h`;
+  if (h > 0 || m > 0) out += `${m}m`;
+  return `${sign}${out}${trimFraction(n / 1e9)}s`;
+}
+
+function trimFraction(x: number): string {
+  return Number.isInteger(x) ? String(x) : x.toFixed(9).replace(/0+$/, '');
 }

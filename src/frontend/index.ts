@@ -12,7 +12,7 @@ import { parseDockerfile } from './parser.ts';
 import { buildGraph, throwAll } from './stages.ts';
 
 export { StageDispatcher } from './dispatch.ts';
-export type { Step, ConfigStep, CopyStep, RunStep, WorkdirStep, RunMountStep } from './dispatch.ts';
+export type { Step, ConfigStep, CopyStep, RunStep, WorkdirStep, RunMountStep, StageEnvironment } from './dispatch.ts';
 
 export interface FrontendOptions {
   /** Path shown in messages (`Dockerfile:3:1`). */
@@ -25,8 +25,13 @@ export interface FrontendOptions {
 
 export interface Frontend {
   graph: BuildGraph;
-  /** A dispatcher for one stage, starting from its base image's config. */
-  dispatcher(stage: number, baseConfig: DispatchOptions['baseConfig'], targetPlatform?: Platform): StageDispatcher;
+  /**
+   * A dispatcher for one stage, starting from its base image's config. When the stage is based on
+   * another stage, that stage must have been dispatched first: its ARGs and environment carry over.
+   * `_stagePlatform` is accepted for callers that pass the stage's own platform and ignored: the
+   * automatic ARGs describe the build (TARGETARCH stays the target under `FROM --platform=$BUILDPLATFORM`).
+   */
+  dispatcher(stage: number, baseConfig: DispatchOptions['baseConfig'], _stagePlatform?: Platform): StageDispatcher;
   /** The commands of a base image's ONBUILD triggers, to run before the stage's own. */
   triggers(onbuild: string[] | null | undefined, location: SourceLocation): Command[];
 }
@@ -38,6 +43,7 @@ export function loadDockerfile(text: string, options: FrontendOptions): Frontend
   throwAll(errors);
   const buildArgs = options.buildArgs ?? new Map<string, string>();
   const pArgs = platformArgs(options.buildPlatform, options.targetPlatform);
+  for (const [k, v] of buildArgs) if (pArgs.has(k)) pArgs.set(k, v);
   const graph = buildGraph(commands, {
     file: options.file,
     escapeToken: parsed.directives.escape,
@@ -47,28 +53,38 @@ export function loadDockerfile(text: string, options: FrontendOptions): Frontend
   });
   for (const w of parsed.warnings) graph.warnings.push({ message: w.message, location: { file: options.file, line: w.line } });
 
+  const dispatched = new Map<number, StageDispatcher>();
   return {
     graph,
-    dispatcher: (_stage, baseConfig, targetPlatform) =>
-      new StageDispatcher({
+    dispatcher: (stage, baseConfig) => {
+      const base = graph.stages[stage]?.base;
+      const from = base?.kind === 'stage' ? dispatched.get(base.index) : undefined;
+      const dispatcher = new StageDispatcher({
         escapeToken: parsed.directives.escape,
         baseConfig,
         buildArgs,
         globalArgs: graph.globalArgs,
-        platformArgs: targetPlatform ? platformArgs(options.buildPlatform, targetPlatform) : pArgs,
-      }),
+        platformArgs: pArgs,
+        ...(from ? { inherit: from.environment() } : {}),
+      });
+      dispatched.set(stage, dispatcher);
+      return dispatcher;
+    },
     triggers: (onbuild, location) => {
       if (!onbuild || onbuild.length === 0) return [];
       const out: Command[] = [];
       for (const trigger of onbuild) {
         const triggerParsed = parseDockerfile(`${trigger}\n`, `${location.file} (ONBUILD of the base image)`);
-        const converted = convertNodes(triggerParsed, [trigger]);
+        if (triggerParsed.nodes.length !== 1) {
+          throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `the base image's ONBUILD trigger "${trigger}" should be a single instruction`, { location });
+        }
+        const converted = convertNodes(triggerParsed, `${trigger}\n`.split('\n'));
         throwAll(converted.errors);
         for (const cmd of converted.commands) {
           if (cmd.kind === 'from') {
             throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, 'the base image has an ONBUILD FROM trigger, which is not allowed', { location });
           }
-          out.push({ ...cmd, location: { ...location, text: `ONBUILD ${trigger}` } });
+          out.push({ ...cmd, location: { ...location, text: `ONBUILD ${trigger.split('\n')[0]}` } });
         }
       }
       return out;

@@ -1,10 +1,21 @@
 /**
  * Typed commands → BuildGraph: stages and their names, global ARGs, what each stage starts from
- * and reads, the target, and which stages the target needs (only those are looked at further).
+ * and reads, the target, and which stages the target needs (only those are dispatched).
+ *
+ * Stage references follow BuildKit's dockerfile2llb:
+ * - `FROM name` names a stage only when an earlier stage has exactly that (lowercased) name;
+ *   otherwise it is an image reference. `--from` and `--target` match names case-insensitively,
+ *   `--from` also takes an index.
+ * - `--from` is never expanded (BuildKit refuses variables there, see instructions.ts), so the
+ *   graph is known before anything runs.
+ * - A stage may only copy from or mount a stage defined before it; a cycle is reported first.
+ * - FROM lines of every stage are expanded and checked, reachable or not (BuildKit does the same);
+ *   the other instructions of stages the target does not need are never looked at.
  */
-import { ERROR_CODES, LadingError } from '../errors.ts';
+import { ERROR_CODES, LadingError, type SourceLocation } from '../errors.ts';
 import type { ArgCommand, BuildGraph, BuildWarning, Command, FromCommand, Stage, StageBase, StageNode } from '../graph/types.ts';
-import { PLATFORM_ARG_NAMES, PROXY_ARGS } from './args.ts';
+import { PLATFORM_ARG_NAMES, PROXY_ARGS, isBuilderArg } from './args.ts';
+import { locateWordError } from './dispatch.ts';
 import type { ParsedCommand } from './instructions.ts';
 import { ShellLex } from './shell.ts';
 import { didYouMean } from './suggest.ts';
@@ -24,32 +35,10 @@ export function buildGraph(commands: ParsedCommand[], options: GraphOptions): Bu
   const warnings: BuildWarning[] = [];
   const lex = new ShellLex(options.escapeToken);
   const { globalArgCommands, stages } = splitStages(commands, errors);
+  const { globalArgs, globalEnv } = metaArgs(globalArgCommands, lex, options, errors);
+  const names = stageNames(stages, warnings);
 
-  const globalArgs = new Map<string, string | undefined>();
-  const globalEnv = new Map<string, string>(options.platformArgs);
-  for (const cmd of globalArgCommands) {
-    for (const arg of cmd.args) {
-      const value = options.buildArgs.get(arg.key) ?? (arg.value === undefined ? undefined : expand(lex, arg.value, globalEnv, cmd, errors));
-      globalArgs.set(arg.key, value);
-      if (value !== undefined) globalEnv.set(arg.key, value);
-      else globalEnv.delete(arg.key);
-    }
-  }
-
-  const byName = new Map<string, number>();
-  for (const stage of stages) {
-    if (stage.name === undefined) continue;
-    if (byName.has(stage.name)) {
-      errors.push(
-        new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `duplicate stage name "${stage.name}"`, {
-          location: stage.location,
-          hint: `stage ${byName.get(stage.name)} already uses this name; give each stage its own`,
-        }),
-      );
-    } else byName.set(stage.name, stage.index);
-  }
-
-  const nodes: StageNode[] = stages.map((stage) => resolveStage(stage, stages, byName, lex, globalEnv, options, errors));
+  const nodes: StageNode[] = stages.map((stage) => resolveStage(stage, stages, names, lex, globalEnv, errors, warnings));
   if (stages.length === 0 && errors.length === 0) {
     errors.push(
       new LadingError(ERROR_CODES.DOCKERFILE_INVALID, 'the Dockerfile has no FROM instruction', {
@@ -58,10 +47,14 @@ export function buildGraph(commands: ParsedCommand[], options: GraphOptions): Bu
       }),
     );
   }
+  const cycle = findCycle(nodes, options.file);
+  if (cycle) errors.push(cycle);
   throwAll(errors);
 
-  const target = findTarget(options.target, stages, byName, options.file);
-  const order = dependencyOrder(target, nodes, options.file);
+  const target = findTarget(options.target, stages, names.final, options.file);
+  const order = dependencyOrder(target, nodes);
+  for (const index of order) checkBackwardRefs(nodes[index]!, nodes, names.final, errors);
+  throwAll(errors);
   const waves = parallelWaves(order, nodes);
 
   const declared = new Set<string>(globalArgs.keys());
@@ -69,10 +62,13 @@ export function buildGraph(commands: ParsedCommand[], options: GraphOptions): Bu
     for (const cmd of nodes[index]!.stage.commands) if (cmd.kind === 'arg') for (const a of cmd.args) declared.add(a.key);
   }
   const unused = [...options.buildArgs.keys()].filter(
-    (k) => !declared.has(k) && !PROXY_ARGS.has(k) && !(PLATFORM_ARG_NAMES as readonly string[]).includes(k),
+    (k) => !declared.has(k) && !PROXY_ARGS.has(k) && !(PLATFORM_ARG_NAMES as readonly string[]).includes(k) && !isBuilderArg(k),
   );
   if (unused.length > 0) {
-    warnings.push({ message: `build argument${unused.length > 1 ? 's' : ''} ${unused.sort().join(', ')} ${unused.length > 1 ? 'were' : 'was'} not consumed by any ARG of the stages built` });
+    const list = unused.sort().join(', ');
+    warnings.push({
+      message: `build argument${unused.length > 1 ? 's' : ''} ${list} ${unused.length > 1 ? 'were' : 'was'} not consumed by any ARG of the stages built`,
+    });
   }
 
   return { file: options.file, stages: nodes, target, order, waves, globalArgs, escapeToken: options.escapeToken, warnings };
@@ -103,94 +99,161 @@ function splitStages(commands: ParsedCommand[], errors: LadingError[]): { global
   return { globalArgCommands, stages };
 }
 
+/**
+ * The ARGs before the first FROM. They are expanded in order with the automatic platform ARGs and
+ * the ARGs above them; a build arg replaces a declared ARG's value. An ARG without a value leaves
+ * whatever value its name already has (a platform ARG, an earlier declaration).
+ */
+function metaArgs(
+  commands: ArgCommand[],
+  lex: ShellLex,
+  options: GraphOptions,
+  errors: LadingError[],
+): { globalArgs: Map<string, string | undefined>; globalEnv: Map<string, string> } {
+  const globalEnv = new Map<string, string>();
+  for (const [k, v] of options.platformArgs) globalEnv.set(k, options.buildArgs.get(k) ?? v);
+  const declared: string[] = [];
+  for (const cmd of commands) {
+    for (const arg of cmd.args) {
+      declared.push(arg.key);
+      const value = options.buildArgs.get(arg.key) ?? (arg.value === undefined ? undefined : expand(lex, arg.value, globalEnv, cmd, errors));
+      if (value !== undefined) globalEnv.set(arg.key, value);
+    }
+  }
+  const globalArgs = new Map<string, string | undefined>();
+  for (const key of declared) globalArgs.set(key, globalEnv.get(key));
+  return { globalArgs, globalEnv };
+}
+
+interface StageNames {
+  /** For each stage, the names defined before it (what its FROM may name). */
+  before: Map<string, number>[];
+  /** Every name, a later duplicate winning (what `--from` and `--target` see). */
+  final: Map<string, number>;
+}
+
+/** BuildKit lets a later stage reuse a name (it only lints that); later references see the later one. */
+function stageNames(stages: Stage[], warnings: BuildWarning[]): StageNames {
+  const before: Map<string, number>[] = [];
+  const current = new Map<string, number>();
+  for (const stage of stages) {
+    before.push(new Map(current));
+    if (stage.name === undefined) continue;
+    if (current.has(stage.name)) {
+      warnings.push({
+        message: `duplicate stage name "${stage.name}" (stage ${current.get(stage.name)} and ${stage.index}); references after this line use stage ${stage.index}`,
+        location: stage.location,
+      });
+    }
+    current.set(stage.name, stage.index);
+  }
+  return { before, final: current };
+}
+
 function expand(lex: ShellLex, word: string, env: ReadonlyMap<string, string>, cmd: Command | FromCommand, errors: LadingError[]): string {
   try {
     return lex.processWord(word, env).value;
   } catch (err) {
-    if (err instanceof LadingError) {
-      errors.push(new LadingError(err.code, err.message, { location: cmd.location, hint: err.hint, cause: err }));
-      return word;
-    }
-    throw err;
+    if (!(err instanceof LadingError)) throw err;
+    errors.push(locateWordError(err, cmd.location, word) as LadingError);
+    return word;
   }
 }
 
-/** A stage reference (`--from`, FROM): a stage by name or index, or undefined for an image. */
-function stageRef(name: string, byName: Map<string, number>, stageCount: number): number | undefined {
-  const lower = name.toLowerCase();
-  if (byName.has(lower)) return byName.get(lower);
-  if (/^\d+$/.test(name)) {
-    const i = Number(name);
-    return i < stageCount ? i : undefined;
-  }
-  return undefined;
+/** The command's location, pointing at `needle` when its first line shows it. */
+function at(cmd: Command, needle: string): SourceLocation {
+  const loc = cmd.location;
+  const i = loc.text?.indexOf(needle, (loc.column ?? 1) - 1) ?? -1;
+  return i >= 0 ? { ...loc, column: i + 1 } : loc;
+}
+
+/** A `--from` value: a stage by name (any case) or index, or undefined for an image. */
+function stageRef(from: string, names: Map<string, number>, stageCount: number): number | 'bad-index' | undefined {
+  const byName = names.get(from.toLowerCase());
+  if (byName !== undefined) return byName;
+  if (!/^\d+$/.test(from)) return undefined;
+  const index = Number(from);
+  return index < stageCount ? index : 'bad-index';
 }
 
 function resolveStage(
   stage: Stage,
   stages: Stage[],
-  byName: Map<string, number>,
+  names: StageNames,
   lex: ShellLex,
   globalEnv: ReadonlyMap<string, string>,
-  options: GraphOptions,
   errors: LadingError[],
+  warnings: BuildWarning[],
 ): StageNode {
   const imageName = expand(lex, stage.from.image, globalEnv, stage.from, errors);
   if (imageName === '') {
     errors.push(
-      new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `FROM ${stage.from.image} expands to an empty image name`, {
+      new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `base name (${stage.from.image}) should not be blank`, {
         location: stage.from.location,
-        hint: 'give the ARG it uses a default or pass it with --build-arg',
+        hint: 'give the ARG it uses a default before the first FROM, or pass it with --build-arg',
       }),
     );
   }
+  const earlier = names.before[stage.index]!;
   let base: StageBase;
-  const named = byName.get(imageName.toLowerCase());
-  if (imageName.toLowerCase() === 'scratch') base = { kind: 'scratch' };
-  else if (named !== undefined) {
-    if (named === stage.index) {
-      errors.push(new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `stage "${imageName}" uses itself as its base`, { location: stage.from.location }));
+  const named = earlier.get(imageName);
+  if (imageName === 'scratch') base = { kind: 'scratch' };
+  else if (named !== undefined) base = { kind: 'stage', index: named };
+  else {
+    base = { kind: 'image', ref: imageName };
+    const lower = imageName.toLowerCase();
+    if (imageName !== lower && earlier.has(lower)) {
+      errors.push(
+        new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `FROM ${imageName}: stage names are lowercase in FROM, and an image name cannot have capitals`, {
+          location: stage.from.location,
+          hint: `write FROM ${lower} to build on stage ${earlier.get(lower)}`,
+        }),
+      );
+    } else if (names.final.has(lower) && names.final.get(lower)! >= stage.index) {
+      warnings.push({
+        message: `FROM ${imageName} names an image, not the stage "${lower}" defined later; a stage can only be based on an earlier one`,
+        location: stage.from.location,
+      });
     }
-    base = { kind: 'stage', index: named };
-  } else base = { kind: 'image', ref: imageName };
+  }
 
   const node: StageNode = { stage, base, dependsOn: base.kind === 'stage' ? [base.index] : [], imageInputs: [] };
-  if (stage.from.platform !== undefined) node.platform = expand(lex, stage.from.platform, globalEnv, stage.from, errors);
+  if (stage.from.platform !== undefined) {
+    const platform = expand(lex, stage.from.platform, globalEnv, stage.from, errors);
+    if (platform === '') {
+      errors.push(
+        new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `empty platform value from expression ${stage.from.platform}`, {
+          location: stage.from.location,
+          hint: 'use a global ARG with a value, or an automatic one such as $BUILDPLATFORM',
+        }),
+      );
+    } else if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+){0,2}$/.test(platform)) {
+      errors.push(
+        new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `failed to parse platform ${platform}`, {
+          location: stage.from.location,
+          hint: 'write a platform as OS/ARCH[/VARIANT], e.g. linux/arm64 or linux/arm/v7',
+        }),
+      );
+    } else node.platform = platform;
+  }
 
-  // `--from` may use the stage's own ARGs; track their values the way dispatch will.
-  const env = new Map<string, string>();
   for (const cmd of stage.commands) {
-    if (cmd.kind === 'arg') {
-      for (const a of cmd.args) {
-        const value =
-          options.buildArgs.get(a.key) ??
-          (a.value !== undefined ? expand(lex, a.value, env, cmd, errors) : globalEnv.get(a.key) ?? options.platformArgs.get(a.key));
-        if (value !== undefined) env.set(a.key, value);
-      }
-      continue;
-    }
-    const froms: string[] = [];
-    if ((cmd.kind === 'copy' || cmd.kind === 'add') && cmd.from !== undefined) froms.push(cmd.from);
-    if (cmd.kind === 'run') for (const m of cmd.mounts) if (m.options.from !== undefined) froms.push(m.options.from);
-    for (const raw of froms) {
-      const from = expand(lex, raw, env, cmd, errors);
-      const ref = stageRef(from, byName, stages.length);
-      if (ref !== undefined) {
+    for (const from of stageInputs(cmd)) {
+      const ref = stageRef(from, names.final, stages.length);
+      if (typeof ref === 'number') {
         if (!node.dependsOn.includes(ref)) node.dependsOn.push(ref);
-      } else if (/^\d+$/.test(from)) {
+      } else if (ref === 'bad-index') {
         errors.push(
-          new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `--from=${from} names no stage (the Dockerfile has ${stages.length})`, {
-            location: cmd.location,
-            hint: 'stage indexes start at 0',
+          new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `invalid stage index ${from}: the Dockerfile has ${stages.length} stage${stages.length === 1 ? '' : 's'}`, {
+            location: at(cmd, `from=${from}`),
+            hint: 'stage indexes start at 0 and count FROM lines from the top',
           }),
         );
       } else {
-        const suggestion = didYouMean(from, byName.keys());
-        if (suggestion && !from.includes('/') && !from.includes(':')) {
-          // A bare word that is nearly a stage name is almost certainly a typo, not an image.
-          errors.push(
-            new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `--from=${from} names no stage`, { location: cmd.location, hint: suggestion }),
-          );
+        const suggestion = didYouMean(from, names.final.keys());
+        if (suggestion && !/[/:@.]/.test(from)) {
+          // A bare word this close to a stage name is almost certainly a typo, not an image.
+          errors.push(new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `--from=${from} names no stage`, { location: at(cmd, `from=${from}`), hint: suggestion }));
         } else if (!node.imageInputs.includes(from)) node.imageInputs.push(from);
       }
     }
@@ -198,8 +261,42 @@ function resolveStage(
   return node;
 }
 
+/** What a command reads besides the context: `COPY --from` and `RUN --mount=from=`. */
+function stageInputs(cmd: Command): string[] {
+  if ((cmd.kind === 'copy' || cmd.kind === 'add') && cmd.from !== undefined) return [cmd.from];
+  if (cmd.kind !== 'run') return [];
+  const out: string[] = [];
+  for (const m of cmd.mounts) {
+    const from = m.options.from;
+    if (from === undefined || from === '' || (m.options.type ?? 'bind').toLowerCase() === 'tmpfs') continue;
+    out.push(from);
+  }
+  return out;
+}
+
+/**
+ * BuildKit builds stages in file order, so a stage can only read stages above it; naming a later
+ * one fails with this message (unless the two form a cycle, reported before).
+ */
+function checkBackwardRefs(node: StageNode, nodes: StageNode[], byName: Map<string, number>, errors: LadingError[]): void {
+  const self = node.stage;
+  for (const cmd of self.commands) {
+    for (const from of stageInputs(cmd)) {
+      const ref = stageRef(from, byName, nodes.length);
+      if (typeof ref !== 'number' || ref < self.index) continue;
+      const other = nodes[ref]!.stage;
+      errors.push(
+        new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `cannot copy from stage "${from}", it needs to be defined before current stage "${self.name ?? `stage-${self.index}`}"`, {
+          location: at(cmd, `from=${from}`),
+          hint: `move stage ${other.name ?? other.index} (line ${other.location.line}) above line ${self.location.line}`,
+        }),
+      );
+    }
+  }
+}
+
 function findTarget(target: string | undefined, stages: Stage[], byName: Map<string, number>, file: string): number {
-  if (target === undefined) return stages.length - 1;
+  if (target === undefined || target === '') return stages.length - 1;
   const index = byName.get(target.toLowerCase());
   if (index === undefined) {
     const names = [...byName.keys()];
@@ -210,26 +307,45 @@ function findTarget(target: string | undefined, stages: Stage[], byName: Map<str
   return index;
 }
 
-/** Stages the target needs, dependencies first; a cycle is an error naming its stages. */
-function dependencyOrder(target: number, nodes: StageNode[], file: string): number[] {
-  const order: number[] = [];
+/** A cycle anywhere in the file (BuildKit checks every stage, reachable or not). */
+function findCycle(nodes: StageNode[], file: string): LadingError | undefined {
   const state = new Map<number, 'visiting' | 'done'>();
-  const visit = (i: number, path: number[]): void => {
+  const visit = (i: number, path: number[]): LadingError | undefined => {
     const s = state.get(i);
-    if (s === 'done') return;
+    if (s === 'done') return undefined;
     if (s === 'visiting') {
-      const cycle = [...path.slice(path.indexOf(i)), i].map((n) => nodes[n]!.stage.name ?? String(n));
-      throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `the stages depend on each other in a cycle: ${cycle.join(' → ')}`, {
+      const loop = [...path.slice(path.indexOf(i)), i].map((n) => nodes[n]!.stage.name ?? `stage-${n}`);
+      return new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `circular dependency detected on stage: ${loop[0]} (${loop.join(' → ')})`, {
         location: nodes[i]!.stage.location,
-        hint: `break the cycle in ${file}: a stage can only use stages that do not use it`,
+        hint: `break the cycle in ${file}: a stage cannot copy from or mount a stage that uses it`,
       });
     }
     state.set(i, 'visiting');
-    for (const dep of nodes[i]!.dependsOn) visit(dep, [...path, i]);
+    for (const dep of nodes[i]!.dependsOn) {
+      const err = visit(dep, [...path, i]);
+      if (err) return err;
+    }
     state.set(i, 'done');
+    return undefined;
+  };
+  for (const node of nodes) {
+    const err = visit(node.stage.index, []);
+    if (err) return err;
+  }
+  return undefined;
+}
+
+/** Stages the target needs, dependencies first (the graph has no cycles by now). */
+function dependencyOrder(target: number, nodes: StageNode[]): number[] {
+  const order: number[] = [];
+  const seen = new Set<number>();
+  const visit = (i: number): void => {
+    if (seen.has(i)) return;
+    seen.add(i);
+    for (const dep of [...nodes[i]!.dependsOn].sort((a, b) => a - b)) visit(dep);
     order.push(i);
   };
-  visit(target, []);
+  visit(target);
   return order;
 }
 
@@ -241,22 +357,20 @@ function parallelWaves(order: number[], nodes: StageNode[]): number[][] {
     level.set(i, deps.length === 0 ? 0 : Math.max(...deps.map((d) => level.get(d)! + 1)));
   }
   const waves: number[][] = [];
-  for (const i of order) {
-    const l = level.get(i)!;
-    (waves[l] ??= []).push(i);
-  }
-  return waves;
+  for (const i of order) (waves[level.get(i)!] ??= []).push(i);
+  return waves.map((w) => w.sort((a, b) => a - b));
 }
 
-function throwAll(errors: LadingError[]): void {
+/** Throw the first error with the others as `related`, in file order. */
+export function throwAll(errors: LadingError[]): void {
   if (errors.length === 0) return;
-  const [first, ...rest] = errors;
+  const sorted = [...errors].sort((a, b) => (a.location?.line ?? 0) - (b.location?.line ?? 0));
+  const [first, ...rest] = sorted;
   throw new LadingError(first!.code, first!.message, {
     location: first!.location,
     hint: first!.hint,
     related: [...first!.related, ...rest],
     cause: first!.cause,
+    details: first!.details,
   });
 }
-
-export { throwAll };
