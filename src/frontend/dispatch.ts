@@ -226,7 +226,7 @@ export class StageDispatcher {
         return this.dispatchVolume(cmd);
       case 'shell':
         this.config.Shell = cmd.values.slice();
-        return this.configStep(cmd, `SHELL ${goList(cmd.values)}`, { shell: cmd.values });
+        return this.configStep(cmd, `SHELL [${cmd.values.join(' ')}]`, { shell: cmd.values });
       case 'user':
         return this.dispatchUser(cmd);
       case 'workdir':

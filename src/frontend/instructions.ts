@@ -263,9 +263,9 @@ export function parseMountSpec(raw: string, bad: (message: string, hint?: string
     const eq = field.indexOf('=');
     const written = (eq < 0 ? field : field.slice(0, eq)).toLowerCase();
     const key = MOUNT_KEY_ALIASES[written] ?? written;
+    if (eq < 0 && !BARE_MOUNT_KEYS.has(key)) bad(`invalid field '${field}' must be a key=value pair`, `write ${field}=VALUE`);
     if (!MOUNT_KEYS.has(key)) bad(`unexpected key '${written}' in '${field}'`, didYouMean(written, [...MOUNT_KEYS, ...Object.keys(MOUNT_KEY_ALIASES)]) ?? 'keys are type, from, source, target, id, sharing, mode, uid, gid, readonly, rw, required, env, size');
     if (eq < 0) {
-      if (!BARE_MOUNT_KEYS.has(key)) bad(`invalid field '${field}' must be a key=value pair`, `write ${field}=VALUE`);
       options[key] = 'true';
       continue;
     }

@@ -28,7 +28,10 @@ export interface FromCommand extends CommandBase {
   platform?: string;
 }
 
-/** A `RUN --mount=...` flag split into its key/value options (values unexpanded). */
+/**
+ * A `RUN --mount=...` flag split into its options: keys canonical (`dst` → `target`, `ro` →
+ * `readonly`, ...), bare keys as `'true'`, values unexpanded. No `type` means bind.
+ */
 export interface MountSpec {
   raw: string;
   options: Record<string, string>;
@@ -63,13 +66,16 @@ export interface EnvCommand extends CommandBase {
 
 export interface CopyCommand extends CommandBase {
   kind: 'copy' | 'add';
+  /** As written; heredoc openers (`<<EOF`) stand for their bodies in `heredocs`. */
   sources: string[];
   dest: string;
+  /** A stage name, a stage index or an image; never expanded (BuildKit refuses variables here). */
   from?: string;
   chown?: string;
   chmod?: string;
   link: boolean;
   parents: boolean;
+  /** `--exclude` patterns, never expanded (as in BuildKit). */
   excludes: string[];
   /** ADD --checksum */
   checksum?: string;
@@ -145,7 +151,7 @@ export interface StageNode {
   base: StageBase;
   /** `FROM --platform=...` after expansion, when given. */
   platform?: string;
-  /** Stages this one reads: its base, `COPY --from`, `RUN --mount=from=`. */
+  /** Stages this one reads: its base, `COPY --from`, `RUN --mount=from=` (only earlier stages are allowed). */
   dependsOn: number[];
   /** Images (not stages) named by `COPY --from` or `RUN --mount=from=`. */
   imageInputs: string[];
@@ -166,7 +172,10 @@ export interface BuildGraph {
   order: number[];
   /** Groups of stages from `order` that can run at the same time (each group after the previous). */
   waves: number[][];
-  /** ARGs declared before the first FROM, with their values after build args. */
+  /**
+   * ARGs declared before the first FROM, with their values after build args (undefined when they
+   * have none). A stage's `ARG NAME` without a value takes its value from here.
+   */
   globalArgs: Map<string, string | undefined>;
   escapeToken: '\\' | '`';
   warnings: BuildWarning[];
