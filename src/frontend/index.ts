@@ -59,6 +59,7 @@ export function loadDockerfile(text: string, options: FrontendOptions): Frontend
     dispatcher: (stage, baseConfig) => {
       const base = graph.stages[stage]?.base;
       const from = base?.kind === 'stage' ? dispatched.get(base.index) : undefined;
+      if (base?.kind === 'stage' && !from) throw new Error(`stage ${stage} is dispatched before its base stage ${base.index}`);
       const dispatcher = new StageDispatcher({
         escapeToken: parsed.directives.escape,
         baseConfig,
