@@ -9,7 +9,7 @@ import type { BlobStore } from '../store/blob-store.ts';
 import { defaultKeychain, Keychain } from './auth/keychain.ts';
 import { remoteItem, type CopyOptions } from './copy.ts';
 import type { EventSink } from './events.ts';
-import { createHttpClient, type HttpClient, type HttpClientKind } from './http.ts';
+import { createHttpClient, timeoutFromEnv, withTimeouts, type HttpClient, type HttpClientKind } from './http.ts';
 import type { PlatformSpec } from './platform.ts';
 import { headManifest, pullImage, resolveImage, type ResolvedImage } from './pull.ts';
 import { KnownBlobs, pushItem, type PushResult } from './push.ts';
@@ -39,6 +39,11 @@ export interface RegistryClientOptions {
   retryBaseMs?: number;
   /** Longest backoff or Retry-After wait in ms (default 30 000). */
   retryMaxMs?: number;
+  /**
+   * How long a registry may stay silent (no response headers, or under 1 KiB of body per window)
+   * before the request fails, in ms. Default: LADING_REGISTRY_TIMEOUT seconds, else 60 000.
+   */
+  timeoutMs?: number;
 }
 
 type RefInput = ImageReference | string;
@@ -57,7 +62,8 @@ export class RegistryClient {
   constructor(options: RegistryClientOptions = {}) {
     const concurrency = options.concurrency ?? 4;
     this.ownsHttp = typeof options.http !== 'object';
-    this.http = typeof options.http === 'object' ? options.http : createHttpClient(options.http ?? 'node-fetch', { caFile: options.caFile, maxSockets: concurrency * 2 + 2 });
+    const http = typeof options.http === 'object' ? options.http : createHttpClient(options.http ?? 'node-fetch', { caFile: options.caFile, maxSockets: concurrency * 2 + 2 });
+    this.http = withTimeouts(http, options.timeoutMs ?? timeoutFromEnv());
     this.transport = new Transport({
       http: this.http,
       keychain: options.keychain ?? defaultKeychain(),

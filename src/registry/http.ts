@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import tls from 'node:tls';
 import nodeFetch, { type RequestInit as NodeFetchInit } from 'node-fetch';
 import { ERROR_CODES, LadingError, fsError } from '../errors.ts';
@@ -149,4 +149,106 @@ class UndiciClient implements HttpClient {
   }
 
   close(): void {}
+}
+
+/**
+ * Default for how long a registry may stay silent: waiting for response headers (or for it to
+ * take more of a request body), or sending less than MIN_BYTES_PER_WINDOW of a response body.
+ */
+export const DEFAULT_TIMEOUT_MS = 60_000;
+/** A response body trickling less than this per timeout window counts as stalled (slowloris). */
+export const MIN_BYTES_PER_WINDOW = 1024;
+
+/** `LADING_REGISTRY_TIMEOUT` (seconds) when set to a positive number, else the default. */
+export function timeoutFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.LADING_REGISTRY_TIMEOUT;
+  if (raw === undefined || raw === '') return DEFAULT_TIMEOUT_MS;
+  const seconds = Number(raw);
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw new LadingError(ERROR_CODES.USAGE, `LADING_REGISTRY_TIMEOUT must be a positive number of seconds, not "${raw}"`);
+  }
+  return Math.round(seconds * 1000);
+}
+
+/** Thrown when no response headers came in time: a network error the transport retries. */
+class TimeoutError extends Error {
+  readonly code = 'ETIMEDOUT';
+}
+
+/**
+ * An HttpClient that gives up on a silent peer: no response headers within `timeoutMs` of the
+ * last request-body progress, or a response body sending less than MIN_BYTES_PER_WINDOW bytes in
+ * any `timeoutMs` window. Without this a registry that accepts a connection and then stalls (or
+ * trickles a byte now and then) holds a build forever.
+ */
+export function withTimeouts(inner: HttpClient, timeoutMs: number): HttpClient {
+  return {
+    name: inner.name,
+    close: () => inner.close(),
+    send: async (req) => {
+      const controller = new AbortController();
+      const signal = req.signal ? AbortSignal.any([req.signal, controller.signal]) : controller.signal;
+      const seconds = `${timeoutMs / 1000} s`;
+      let timer: NodeJS.Timeout | undefined;
+      let answered = false;
+      const arm = (): void => {
+        clearTimeout(timer);
+        if (answered) return;
+        timer = setTimeout(() => controller.abort(new TimeoutError(`no answer from ${req.url.host} within ${seconds} (${req.method} ${req.url.pathname})`)), timeoutMs);
+      };
+      let body = req.body;
+      if (body !== undefined && !Buffer.isBuffer(body)) {
+        // The registry reading our upload is progress: the clock restarts with every chunk it takes.
+        const source = body;
+        const counted = new PassThrough({ highWaterMark: 64 * 1024 });
+        source.on('error', (err) => counted.destroy(err));
+        counted.on('data', arm);
+        body = source.pipe(counted);
+      }
+      arm();
+      let res: HttpResponse;
+      try {
+        res = await inner.send({ ...req, body, signal });
+      } catch (err) {
+        if (controller.signal.aborted && !req.signal?.aborted) throw controller.signal.reason;
+        throw err;
+      } finally {
+        answered = true;
+        clearTimeout(timer);
+      }
+      return { status: res.status, headers: res.headers, body: watchBody(res.body, req, timeoutMs, controller) };
+    },
+  };
+}
+
+function watchBody(body: Readable, req: HttpRequest, timeoutMs: number, controller: AbortController): Readable {
+  const out = new PassThrough({ highWaterMark: 256 * 1024 });
+  let window = 0;
+  const timer = setInterval(() => {
+    if (window < MIN_BYTES_PER_WINDOW) {
+      clearInterval(timer);
+      out.destroy(
+        new LadingError(ERROR_CODES.REGISTRY, `${req.url.host} stalled: ${window} bytes of ${req.method} ${req.url.pathname} in ${timeoutMs / 1000} s`, {
+          hint: 'the registry or a proxy stopped sending; try again, or raise LADING_REGISTRY_TIMEOUT (seconds) for a slow link',
+        }),
+      );
+      body.destroy();
+      controller.abort();
+    }
+    window = 0;
+  }, timeoutMs);
+  timer.unref();
+  const stop = (): void => clearInterval(timer);
+  body.on('data', (c: Buffer) => (window += c.length));
+  body.on('error', (err) => {
+    stop();
+    out.destroy(err);
+  });
+  out.on('close', () => {
+    stop();
+    if (!body.destroyed) body.destroy();
+  });
+  body.on('end', stop);
+  body.pipe(out);
+  return out;
 }
