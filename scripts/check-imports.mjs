@@ -23,7 +23,7 @@ const ALLOWED = {
   run: ['.', 'image', 'layer', 'store', 'context'],
   output: ['.', 'image', 'store', 'layer', 'registry'],
   engine: ['.', 'frontend', 'graph', 'context', 'layer', 'image', 'store', 'run', 'registry'],
-  api: ['.', 'frontend', 'graph', 'context', 'layer', 'image', 'store', 'registry', 'run', 'engine', 'output'],
+  api: ['.', 'frontend', 'graph', 'context', 'layer', 'image', 'store', 'registry', 'run', 'engine', 'output', 'attest'],
   index: ['.', 'api', 'engine', 'image', 'registry', 'store', 'output', 'frontend', 'graph', 'context', 'layer', 'run'],
   cli: ['index'],
 };

@@ -8,7 +8,7 @@
  * ```
  */
 export { build, defaultCacheDir, sourceDateEpoch } from './api/build.ts';
-export type { BuildOptions, BuildResult, OutputSpec } from './api/build.ts';
+export type { BuildOptions, BuildResult, OutputSpec, PlatformImage } from './api/build.ts';
 export { cacheList, cachePrune, cacheVerify } from './api/cache.ts';
 export { push, pull, inspect, copy } from './api/registry.ts';
 export type { RegistryOptions, TransferOptions, PullOptions, PullResult, InspectResult } from './api/registry.ts';

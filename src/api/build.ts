@@ -10,15 +10,18 @@ import { sha256 } from '../image/digest.ts';
 import { BuildContext } from '../context/context.ts';
 import { IgnoreMatcher, readDockerignore } from '../context/dockerignore.ts';
 import { StatCache } from '../context/stat-cache.ts';
-import type { BuildEvent } from '../engine/events.ts';
+import type { BuildEvent, StepRef } from '../engine/events.ts';
 import { runBuild, type StepReport } from '../engine/build.ts';
-import type { Image } from '../image/image.ts';
-import { assembleImage, layersOf } from '../image/mutate.ts';
+import type { BlobSource, Image, ImageIndex } from '../image/image.ts';
+import { assembleImage, assembleIndex, layersOf } from '../image/mutate.ts';
 import type { Compression, ImageFormat } from '../image/mediatypes.ts';
 import { hostPlatform, parsePlatform, platformToString } from '../image/platform.ts';
-import type { Platform } from '../image/types.ts';
+import type { LayerDescriptor, Platform } from '../image/types.ts';
 import { writeDockerArchive } from '../output/docker-archive.ts';
 import { readOciLayoutImage, writeOciLayout } from '../output/oci-layout.ts';
+import { writeOciArchive } from '../output/oci-archive.ts';
+import { writeRootfs } from './local-output.ts';
+import { gitSource } from '../attest/git.ts';
 import { BlobStore } from '../store/blob-store.ts';
 import { parseReference, type PushResult, type RegistryClient } from '../registry/index.ts';
 import { registryClient, type RegistryOptions } from './registry.ts';
@@ -27,10 +30,14 @@ import { CacheIndex } from '../store/cache-index.ts';
 
 /** Where a build's image goes. */
 export type OutputSpec =
-  | { type: 'oci'; dest: string }
+  /** An OCI image layout folder, or with `tar` (or a dest ending in .tar) an OCI archive. */
+  | { type: 'oci'; dest: string; tar?: boolean }
+  /** A `docker load` tarball (one platform). */
   | { type: 'docker'; dest: string }
   /** Push to every tag (`--push`). */
-  | { type: 'registry' };
+  | { type: 'registry' }
+  /** The final root file system as plain files (one platform). */
+  | { type: 'local'; dest: string };
 
 export interface BuildOptions extends RegistryOptions {
   /** The build context folder. */
@@ -42,8 +49,11 @@ export interface BuildOptions extends RegistryOptions {
   buildArgs?: Record<string, string>;
   /** Build this stage (by name) instead of the last one. */
   target?: string;
-  /** `os/arch[/variant]`; defaults to this machine's. */
-  platform?: string;
+  /**
+   * `os/arch[/variant]`, or several separated by commas (or an array): one image per platform,
+   * joined in an index. Defaults to this machine's platform.
+   */
+  platform?: string | string[];
   outputs?: OutputSpec[];
   /** Push the image to every tag (the same as an output of type registry). */
   push?: boolean;
@@ -71,17 +81,36 @@ export interface BuildOptions extends RegistryOptions {
   sourceDateEpoch?: number;
   /** Labels added to the final image's config. */
   labels?: Record<string, string>;
+  /**
+   * Annotations: `key=value` on each image manifest, `index:key=value` on the index,
+   * `manifest:key=value` explicitly on manifests (buildx's --annotation syntax).
+   */
+  annotations?: string[];
+  /** Fill org.opencontainers.image.source, .revision and .created from the context's git checkout. */
+  annotateVcs?: boolean;
   signal?: AbortSignal;
   onEvent?: (event: BuildEvent) => void;
 }
 
-export interface BuildResult {
-  /** The manifest digest. */
+export interface PlatformImage {
+  platform: string;
   digest: string;
   image: Image;
-  /** Compressed bytes of config and layers. */
+}
+
+export interface BuildResult {
+  /** What the tags name: the image manifest, or the index of a multi-platform build. */
+  digest: string;
+  /** The image (the first platform's, for a multi-platform build). */
+  image: Image;
+  /** The index of a multi-platform build. */
+  index?: ImageIndex;
+  /** Every platform's image. */
+  images: PlatformImage[];
+  /** Compressed bytes of configs and layers (shared layers counted once). */
   size: number;
   tags: string[];
+  /** The platforms built, comma-separated. */
   platform: string;
   steps: StepReport[];
   warnings: string[];
@@ -115,47 +144,81 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   if (outputs.some((o) => o.type === 'registry') && tags.length === 0) {
     throw new LadingError(ERROR_CODES.USAGE, 'pushing needs at least one tag', { hint: 'name the image with -t REGISTRY/REPOSITORY:TAG' });
   }
+  const annotations = parseAnnotations(options.annotations ?? []);
   const inputs = await readInputs(options);
+  if (inputs.platforms.length > 1) {
+    const single = outputs.find((o) => o.type === 'docker' || o.type === 'local');
+    if (single) {
+      throw new LadingError(ERROR_CODES.USAGE, `--output type=${single.type} holds one platform, and this build has ${inputs.platforms.length}`, {
+        hint: 'choose one --platform for it, or write an OCI folder or push to a registry, which keep every platform',
+      });
+    }
+  }
+  const epoch = options.sourceDateEpoch ?? sourceDateEpoch();
+  if (options.annotateVcs) Object.assign(annotations.manifest, await vcsAnnotations(inputs.context.root, epoch));
   const client = registryClient(options, options.onEvent, options.signal);
   const cacheFrom = [...(options.cacheFrom ?? []), ...(options.cacheRepo ? [options.cacheRepo] : [])].map((c) => parseCacheSpec(c, '--cache-from'));
   const cacheTo = [...(options.cacheTo ?? []), ...(options.cacheRepo ? [options.cacheRepo] : [])].map((c) => parseCacheSpec(c, '--cache-to'));
+  const remoteCache = cacheFrom.length > 0 ? new RegistryCache(client, inputs.store, cacheFrom) : undefined;
+  const layerWrites = new Map<string, Promise<LayerDescriptor>>();
   try {
-    const result = await runBuild({
-      dockerfile: inputs.dockerfile,
-      context: inputs.context,
-      store: inputs.store,
-      cache: new CacheIndex(inputs.cacheDir),
-      buildArgs: new Map(Object.entries(options.buildArgs ?? {})),
-      target: options.target,
-      platform: inputs.platform,
-      buildPlatform: hostPlatform(),
-      resolveImage: (ref, p) => resolveImage(ref, p, { buildContexts: options.buildContexts ?? {}, client, store: inputs.store }),
-      layer: { compression: options.compression ?? 'gzip', level: options.compressionLevel ?? 6, epoch: options.sourceDateEpoch ?? sourceDateEpoch() },
-      format: options.format,
-      noCache: options.noCache,
-      noCacheFilter: options.noCacheFilter,
-      explain: options.explain,
-      remoteCache: cacheFrom.length > 0 ? new RegistryCache(client, inputs.store, cacheFrom) : undefined,
-      signal: options.signal,
-      onEvent: options.onEvent,
-    });
+    // One build per platform, all at once: they share the store, the stat cache and every layer
+    // whose content does not depend on the platform.
+    const results = await Promise.all(
+      inputs.platforms.map((platform) =>
+        runBuild({
+          dockerfile: inputs.dockerfile,
+          context: inputs.context,
+          store: inputs.store,
+          cache: new CacheIndex(inputs.cacheDir),
+          buildArgs: new Map(Object.entries(options.buildArgs ?? {})),
+          target: options.target,
+          platform,
+          buildPlatform: hostPlatform(),
+          resolveImage: (ref, p) => resolveImage(ref, p, { buildContexts: options.buildContexts ?? {}, client, store: inputs.store }),
+          layer: { compression: options.compression ?? 'gzip', level: options.compressionLevel ?? defaultLevel(options.compression), epoch },
+          format: options.format,
+          noCache: options.noCache,
+          noCacheFilter: options.noCacheFilter,
+          explain: options.explain,
+          remoteCache,
+          layerWrites,
+          signal: options.signal,
+          onEvent: inputs.platforms.length > 1 && options.onEvent ? (e) => options.onEvent!(withPlatform(e, platform)) : options.onEvent,
+        }),
+      ),
+    );
     await inputs.statCache.save();
+
+    const images: PlatformImage[] = results.map((r, i) => {
+      const image = finalizeImage(r.image, r.bases, options, annotations.manifest);
+      return { platform: platformToString(inputs.platforms[i]!), digest: image.digest, image };
+    });
+    const index = images.length > 1 ? assembleIndex({ images: images.map((i) => i.image), format: options.format, annotations: annotations.index }) : undefined;
+    const item: Image | ImageIndex = index ?? images[0]!.image;
+
     const cacheExported: BuildResult['cacheExported'] = [];
     for (const location of cacheTo) {
-      const entries = result.cacheEntries.filter((e) => location.mode === 'max' || e.inFinalImage);
-      const r = await exportCache(client, location, entries, result.blobs);
+      const entries = results.flatMap((r) => r.cacheEntries.filter((e) => location.mode === 'max' || e.inFinalImage));
+      const r = await exportCache(client, location, entries, layeredBlobs(results.map((x) => x.blobs)));
       cacheExported.push({ ref: `${location.repository.registry}/${location.repository.repository}:${location.prefix}-*`, ...r });
     }
-    const image = withLabels(result.image, options);
-    const pushed = await writeOutputs(image, outputs, tags, client, options);
+    const pushed = await writeOutputs(item, outputs, tags, client, options);
+    const layerSizes = new Map<string, number>();
+    for (const { image } of images) {
+      layerSizes.set(image.manifest.config.digest, image.manifest.config.size);
+      for (const l of image.manifest.layers) layerSizes.set(l.digest, l.size);
+    }
     return {
-      digest: image.digest,
-      image,
-      size: image.manifest.config.size + image.manifest.layers.reduce((n, l) => n + l.size, 0),
+      digest: item.digest,
+      image: images[0]!.image,
+      ...(index ? { index } : {}),
+      images,
+      size: [...layerSizes.values()].reduce((n, x) => n + x, 0),
       tags,
-      platform: platformToString(inputs.platform),
-      steps: result.steps,
-      warnings: result.warnings,
+      platform: images.map((i) => i.platform).join(','),
+      steps: results.flatMap((r, i) => r.steps.map((s) => (results.length > 1 ? { ...s, platform: images[i]!.platform } : s))),
+      warnings: [...new Set(results.flatMap((r) => r.warnings))],
       contentReads: inputs.statCache.contentReads,
       pushed,
       cacheExported,
@@ -163,6 +226,65 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   } finally {
     client.close();
   }
+}
+
+function defaultLevel(compression: Compression | undefined): number {
+  return compression === 'zstd' ? 3 : 6;
+}
+
+/** Events of one platform's build in a multi-platform build name the platform in their step. */
+function withPlatform(e: BuildEvent, platform: Platform): BuildEvent {
+  if (!('ref' in e)) return e;
+  const stepEvent = e as Extract<BuildEvent, { ref: StepRef }>;
+  return { ...stepEvent, ref: { ...stepEvent.ref, platform: platformToString(platform) } };
+}
+
+function layeredBlobs(sources: BlobSource[]): BlobSource {
+  const first = async <T>(fn: (s: BlobSource) => Promise<T>): Promise<T> => {
+    let last: unknown;
+    for (const s of sources) {
+      try {
+        return await fn(s);
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw last;
+  };
+  return { open: (d) => first((s) => s.open(d)), read: (d) => first((s) => s.read(d)), origins: (digest) => sources.flatMap((s) => s.origins?.(digest) ?? []) };
+}
+
+interface Annotations {
+  manifest: Record<string, string>;
+  index: Record<string, string>;
+}
+
+/** buildx's `--annotation [TYPE:]KEY=VALUE` (TYPE: manifest, index, or both as `manifest,index`). */
+export function parseAnnotations(specs: string[]): Annotations {
+  const out: Annotations = { manifest: {}, index: {} };
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    if (eq <= 0) throw new LadingError(ERROR_CODES.USAGE, `invalid annotation "${spec}"`, { hint: 'write [manifest:|index:]KEY=VALUE' });
+    let key = spec.slice(0, eq);
+    const value = spec.slice(eq + 1);
+    let types = ['manifest'];
+    const colon = key.indexOf(':');
+    if (colon > 0 && /^(manifest|index)(,(manifest|index))*$/.test(key.slice(0, colon))) {
+      types = key.slice(0, colon).split(',');
+      key = key.slice(colon + 1);
+    }
+    for (const t of types) out[t as 'manifest' | 'index'][key] = value;
+  }
+  return out;
+}
+
+/** org.opencontainers.image.* from the git checkout the context is in (never a credential). */
+async function vcsAnnotations(contextDir: string, epoch: number): Promise<Record<string, string>> {
+  const git = await gitSource(contextDir);
+  const out: Record<string, string> = { 'org.opencontainers.image.created': new Date(epoch * 1000).toISOString() };
+  if (git?.uri) out['org.opencontainers.image.source'] = git.uri;
+  if (git?.revision) out['org.opencontainers.image.revision'] = git.revision;
+  return out;
 }
 
 /** The Dockerfile, the context (with .dockerignore and the stat cache), the store, the platform. */
@@ -180,30 +302,62 @@ async function readInputs(options: BuildOptions) {
   const statCache = await StatCache.load(path.join(cacheDir, 'statcache', `${sha256(contextDir).slice(7, 23)}.json`));
   const ignore = new IgnoreMatcher(await readDockerignore(contextDir, dockerfilePath));
   const context = await BuildContext.open(contextDir, { ignore, statCache });
-  const platform = options.platform ? parsePlatform(options.platform) : hostPlatform();
-  return { dockerfile: { text, path: options.file ?? 'Dockerfile' }, context, store, statCache, cacheDir, platform };
+  const platforms = parsePlatforms(options.platform);
+  return { dockerfile: { text, path: options.file ?? 'Dockerfile' }, context, store, statCache, cacheDir, platforms };
 }
 
-/** `--label`s land in the final config (the one place after the build an image changes). */
-function withLabels(image: Image, options: BuildOptions): Image {
-  if (!options.labels || Object.keys(options.labels).length === 0) return image;
-  const config = { ...image.config, config: { ...image.config.config, Labels: { ...(image.config.config?.Labels ?? {}), ...options.labels } } };
-  return assembleImage({ config, layers: layersOf(image), format: options.format, blobs: image.blobs });
+function parsePlatforms(spec: string | string[] | undefined): Platform[] {
+  const list = (Array.isArray(spec) ? spec : spec === undefined ? [] : [spec]).flatMap((p) => p.split(',')).map((p) => p.trim()).filter(Boolean);
+  if (list.length === 0) return [hostPlatform()];
+  const seen = new Set<string>();
+  const out: Platform[] = [];
+  for (const p of list.map(parsePlatform)) {
+    const key = platformToString(p);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(p);
+  }
+  return out;
 }
 
-async function writeOutputs(image: Image, outputs: OutputSpec[], tags: string[], client: RegistryClient, options: BuildOptions): Promise<PushResult[]> {
+/**
+ * `--label`s land in the config; annotations (and, for an image base, the base's name and
+ * digest) on the manifest. The one place after the build an image changes.
+ */
+function finalizeImage(image: Image, bases: { ref: string; digest: string }[], options: BuildOptions, manifestAnnotations: Record<string, string>): Image {
+  const labels = options.labels ?? {};
+  const annotations: Record<string, string> = {};
+  const base = bases.at(-1);
+  if (base) {
+    annotations['org.opencontainers.image.base.name'] = base.ref;
+    annotations['org.opencontainers.image.base.digest'] = base.digest;
+  }
+  Object.assign(annotations, manifestAnnotations);
+  if (Object.keys(labels).length === 0 && Object.keys(annotations).length === 0) return image;
+  const config = Object.keys(labels).length === 0 ? image.config : { ...image.config, config: { ...image.config.config, Labels: { ...(image.config.config?.Labels ?? {}), ...labels } } };
+  return assembleImage({ config, layers: layersOf(image), format: options.format, blobs: image.blobs, annotations: { ...(image.manifest.annotations ?? {}), ...annotations } });
+}
+
+async function writeOutputs(item: Image | ImageIndex, outputs: OutputSpec[], tags: string[], client: RegistryClient, options: BuildOptions): Promise<PushResult[]> {
   const pushed: PushResult[] = [];
+  const single = (): Image => ('index' in item ? item.images[0]! : item);
   for (const output of outputs) {
     if (output.type === 'oci') {
       const dest = path.resolve(output.dest);
-      await writeOciLayout(dest, tags.length > 0 ? tags.map((t) => ({ item: image, refName: t })) : [{ item: image }]);
-      options.onEvent?.({ type: 'output', kind: 'oci', dest, digest: image.digest });
+      const entries = tags.length > 0 ? tags.map((t) => ({ item, refName: t })) : [{ item }];
+      if (output.tar ?? dest.endsWith('.tar')) await writeOciArchive(dest, entries);
+      else await writeOciLayout(dest, entries);
+      options.onEvent?.({ type: 'output', kind: 'oci', dest, digest: item.digest });
     } else if (output.type === 'docker') {
       const dest = path.resolve(output.dest);
-      await writeDockerArchive(dest, image, { tags });
-      options.onEvent?.({ type: 'output', kind: 'docker', dest, digest: image.digest });
+      await writeDockerArchive(dest, single(), { tags });
+      options.onEvent?.({ type: 'output', kind: 'docker', dest, digest: item.digest });
+    } else if (output.type === 'local') {
+      const dest = path.resolve(output.dest);
+      await writeRootfs(dest, single(), options.signal);
+      options.onEvent?.({ type: 'output', kind: 'local', dest, digest: item.digest });
     } else {
-      const result = await client.pushImage(image, tags.map((t) => parseReference(t)));
+      const result = await client.pushImage(item, tags.map((t) => parseReference(t)));
       pushed.push(result);
       for (const t of result.tags) options.onEvent?.({ type: 'output', kind: 'registry', dest: t, digest: result.digest });
     }

@@ -9,7 +9,7 @@ import type { BuildEvent } from '../engine/events.ts';
 import type { Image, ImageIndex } from '../image/image.ts';
 import { hostPlatform, parsePlatform, platformToString } from '../image/platform.ts';
 import type { ImageConfig, Index, Manifest, Platform } from '../image/types.ts';
-import { readOciLayoutImage, writeOciLayout } from '../output/oci-layout.ts';
+import { readOciLayoutItem, writeOciLayout } from '../output/oci-layout.ts';
 import { RegistryClient, defaultKeychain, parseReference, type CredentialInput, type PushResult } from '../registry/index.ts';
 import { BlobStore } from '../store/blob-store.ts';
 import { defaultCacheDir } from './build.ts';
@@ -56,13 +56,13 @@ export async function push(source: Image | ImageIndex | string, refs: string[], 
   }
 }
 
-/** `DIR`, `DIR:TAG` or `DIR@DIGEST` of an OCI layout folder. */
-async function readLayoutArgument(spec: string): Promise<Image> {
+/** `DIR`, `DIR:TAG` or `DIR@DIGEST` of an OCI layout folder: an image, or an index with all its images. */
+async function readLayoutArgument(spec: string): Promise<Image | ImageIndex> {
   const at = spec.lastIndexOf('@');
   const colon = spec.lastIndexOf(':');
-  if (at > spec.lastIndexOf('/')) return readOciLayoutImage(path.resolve(spec.slice(0, at)), { digest: spec.slice(at + 1) });
-  if (colon > spec.lastIndexOf('/')) return readOciLayoutImage(path.resolve(spec.slice(0, colon)), { refName: spec.slice(colon + 1) });
-  return readOciLayoutImage(path.resolve(spec));
+  if (at > spec.lastIndexOf('/')) return readOciLayoutItem(path.resolve(spec.slice(0, at)), { digest: spec.slice(at + 1) });
+  if (colon > spec.lastIndexOf('/')) return readOciLayoutItem(path.resolve(spec.slice(0, colon)), { refName: spec.slice(colon + 1) });
+  return readOciLayoutItem(path.resolve(spec));
 }
 
 export interface PullOptions extends TransferOptions {

@@ -3,7 +3,7 @@
  */
 import { parseArgs } from 'node:util';
 import { writeFile } from 'node:fs/promises';
-import { build, cacheList, cachePrune, cacheVerify, copy, inspect, pull, push, ERROR_CODES, isLadingError, LadingError, VERSION, type BuildOptions, type ErrorCode, type OutputSpec, type RegistryOptions } from '../index.ts';
+import { build, cacheList, cachePrune, cacheVerify, copy, inspect, pull, push, ERROR_CODES, isLadingError, LadingError, VERSION, type BuildOptions, type BuildResult, type ErrorCode, type OutputSpec, type RegistryOptions } from '../index.ts';
 import { BUILD_OPTIONS, CACHE_OPTIONS, COPY_OPTIONS, INSPECT_OPTIONS, PULL_OPTIONS, PUSH_OPTIONS, COMMANDS, GLOBAL_OPTIONS, helpText, parseArgsConfig, type OptionDef } from './options.ts';
 import { createRenderer, formatBytes } from './progress.ts';
 
@@ -141,8 +141,9 @@ export function parseOutput(spec: string): OutputSpec {
   const type = fields.type;
   const dest = fields.dest;
   if (type === 'registry' || type === 'image') return { type: 'registry' };
-  if ((type === 'oci' || type === 'docker') && dest) return { type, dest };
-  if (type !== 'oci' && type !== 'docker') throw usage(`unsupported output type "${type ?? ''}"`, 'use type=oci, type=docker or type=registry');
+  if (type === 'oci' && dest) return fields.tar === undefined ? { type, dest } : { type, dest, tar: fields.tar === 'true' };
+  if ((type === 'docker' || type === 'local') && dest) return { type, dest };
+  if (type !== 'oci' && type !== 'docker' && type !== 'local') throw usage(`unsupported output type "${type ?? ''}"`, 'use type=oci, type=docker, type=local or type=registry');
   throw usage(`--output type=${type} needs dest=PATH`);
 }
 
@@ -156,11 +157,14 @@ async function buildCommand(args: string[], signal: AbortSignal): Promise<number
   const str = (k: string): string | undefined => v[k] as string | undefined;
   const list = (k: string): string[] | undefined => v[k] as string[] | undefined;
   const compression = str('compression');
-  if (compression !== undefined && !['gzip', 'uncompressed', 'none'].includes(compression)) {
-    throw usage(`unsupported --compression "${compression}"`, 'use gzip or uncompressed');
+  if (compression !== undefined && !['gzip', 'zstd', 'uncompressed', 'none'].includes(compression)) {
+    throw usage(`unsupported --compression "${compression}"`, 'use gzip, zstd or uncompressed');
   }
   const level = str('compression-level');
-  if (level !== undefined && !/^[1-9]$/.test(level)) throw usage(`--compression-level must be 1 to 9, not "${level}"`);
+  const maxLevel = compression === 'zstd' ? 19 : 9;
+  if (level !== undefined && (!/^\d+$/.test(level) || Number(level) < 1 || Number(level) > maxLevel)) {
+    throw usage(`--compression-level must be 1 to ${maxLevel}, not "${level}"`);
+  }
   const format = str('format');
   if (format !== undefined && format !== 'oci' && format !== 'docker') throw usage(`unsupported --format "${format}"`, 'use oci or docker');
   const progressMode = str('progress') ?? 'auto';
@@ -178,7 +182,9 @@ async function buildCommand(args: string[], signal: AbortSignal): Promise<number
     tags: list('tag') ?? [],
     buildArgs: keyValues(list('build-arg'), '--build-arg', true),
     target: str('target'),
-    platform: str('platform'),
+    platform: list('platform'),
+    annotations: list('annotation'),
+    annotateVcs: Boolean(v['annotate-vcs']),
     outputs,
     buildContexts,
     cacheDir: str('cache-dir'),
@@ -188,7 +194,7 @@ async function buildCommand(args: string[], signal: AbortSignal): Promise<number
     cacheFrom: list('cache-from'),
     cacheTo: list('cache-to'),
     cacheRepo: str('cache-repo'),
-    compression: compression === undefined ? undefined : compression === 'gzip' ? 'gzip' : 'none',
+    compression: compression === undefined ? undefined : compression === 'uncompressed' ? 'none' : (compression as 'gzip' | 'zstd' | 'none'),
     compressionLevel: level === undefined ? undefined : Number(level),
     format: format as BuildOptions['format'],
     labels: keyValues(list('label'), '--label', false),
@@ -199,6 +205,8 @@ async function buildCommand(args: string[], signal: AbortSignal): Promise<number
   renderer.finish(result);
   const iidfile = str('iidfile');
   if (iidfile) await writeFile(iidfile, result.digest);
+  const metadataFile = str('metadata-file');
+  if (metadataFile) await writeFile(metadataFile, `${JSON.stringify(buildMetadata(result), null, 2)}\n`);
   process.stdout.write(`${result.digest}\n`);
   return EXIT.OK;
 }
@@ -326,4 +334,24 @@ async function copyCommand(args: string[], signal: AbortSignal): Promise<number>
   if (!v.quiet) process.stderr.write(`copied to ${result.tags.join(', ')}: ${formatBytes(result.bytesUploaded)} uploaded, ${result.blobsMounted} mounted, ${result.blobsSkipped} already there\n`);
   process.stdout.write(`${result.digest}\n`);
   return EXIT.OK;
+}
+
+/** buildx's --metadata-file shape, plus lading's per-platform list. */
+function buildMetadata(result: BuildResult): Record<string, unknown> {
+  const item = result.index ?? result.image;
+  const descriptor = result.index
+    ? { mediaType: result.index.index.mediaType, digest: result.index.digest, size: result.index.indexBytes.length }
+    : { mediaType: result.image.manifest.mediaType, digest: result.image.digest, size: result.image.manifestBytes.length };
+  return {
+    'containerimage.digest': item.digest,
+    'containerimage.descriptor': descriptor,
+    'image.name': result.tags.join(','),
+    'lading.platforms': result.images.map((i) => ({
+      platform: i.platform,
+      digest: i.digest,
+      size: i.image.manifestBytes.length,
+      mediaType: i.image.manifest.mediaType,
+      config: i.image.manifest.config.digest,
+    })),
+  };
 }

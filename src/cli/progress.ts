@@ -11,8 +11,8 @@ export interface Renderer {
 export function createRenderer(mode: 'plain' | 'quiet', out: NodeJS.WritableStream): Renderer {
   if (mode === 'quiet') return { onEvent: () => undefined, finish: () => undefined };
   const write = (line: string): boolean => out.write(`${line}\n`);
-  const label = (ref: { stage: number; stageName?: string; step: number; total: number }): string =>
-    `[${ref.stageName ?? `stage-${ref.stage}`} ${ref.step}/${ref.total}]`;
+  const label = (ref: { stage: number; stageName?: string; step: number; total: number; platform?: string }): string =>
+    `[${ref.platform ? `${ref.platform} ` : ''}${ref.stageName ?? `stage-${ref.stage}`} ${ref.step}/${ref.total}]`;
   return {
     onEvent: (e) => {
       switch (e.type) {

@@ -31,6 +31,7 @@ export class StatCache {
   /** Files whose content was read (for tests and --explain). */
   contentReads = 0;
   private active = 0;
+  private readonly hashing = new Map<string, Promise<string>>();
   private readonly waiting: (() => void)[] = [];
   private readonly concurrency: number;
 
@@ -59,9 +60,20 @@ export class StatCache {
   }
 
   /** The sha256 digest of the file at `abs`, whose lstat signature is `sig`. */
-  async digest(abs: string, sig: string): Promise<string> {
+  digest(abs: string, sig: string): Promise<string> {
     const hit = this.known(abs, sig);
-    if (hit !== undefined) return hit;
+    if (hit !== undefined) return Promise.resolve(hit);
+    // Builds of several platforms ask for the same files at once: hash each once.
+    const key = `${abs}\0${sig}`;
+    let pending = this.hashing.get(key);
+    if (!pending) {
+      pending = this.hash(abs, sig).finally(() => this.hashing.delete(key));
+      this.hashing.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async hash(abs: string, sig: string): Promise<string> {
     await this.acquire();
     try {
       let before = sig;

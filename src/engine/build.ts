@@ -12,6 +12,7 @@ import { loadDockerfile, type Frontend } from '../frontend/index.ts';
 import type { Command, StageBase, StageNode } from '../graph/types.ts';
 import type { BlobSource, Image } from '../image/image.ts';
 import { assembleImage, layersOf } from '../image/mutate.ts';
+import { sha256 } from '../image/digest.ts';
 import { parsePlatform, platformToString } from '../image/platform.ts';
 import type { ContainerConfig, HistoryEntry, ImageConfig, LayerDescriptor, Platform } from '../image/types.ts';
 import type { LayerEntry } from '../layer/entry.ts';
@@ -47,6 +48,11 @@ export interface EngineOptions {
   runner?: RunExecutor;
   /** A shared cache (a registry) asked for steps the local cache does not have. */
   remoteCache?: RemoteCache;
+  /**
+   * Layers being written, by content key; share one map between the builds of several platforms
+   * so that a layer they all make is compressed once.
+   */
+  layerWrites?: Map<string, Promise<LayerDescriptor>>;
   layer: LayerSettings;
   format?: 'oci' | 'docker';
   noCache?: boolean;
@@ -66,6 +72,10 @@ export interface StepReport {
   ms: number;
   /** With `explain`: why the step missed the cache. */
   missReason?: string;
+  /** In a multi-platform build, the platform this step was built for. */
+  platform?: string;
+  /** The step ran, but a layer with exactly its content existed already and was reused. */
+  reusedByContent?: boolean;
 }
 
 export interface EngineResult {
@@ -91,6 +101,32 @@ interface StageResult {
 }
 
 type Lazy<T> = () => Promise<T>;
+
+interface Made {
+  entries: LayerEntry[];
+  /** Content digests of the file entries; absent when unknown (RUN), which turns off reuse by content. */
+  digests?: Map<LayerEntry, () => Promise<string>>;
+}
+
+/**
+ * A key naming a layer by what it holds: every entry's path, type, metadata and content, and the
+ * settings that shape its bytes. Undefined when a file's content digest is unknown.
+ */
+async function layerContentKey(entries: LayerEntry[], digests: Map<LayerEntry, () => Promise<string>>, settings: LayerSettings): Promise<string | undefined> {
+  const lines: string[] = [];
+  for (const e of entries) {
+    let content = '';
+    if (e.type === 'file' && (e.size ?? 0) > 0) {
+      const d = digests.get(e) ?? (e.source?.kind === 'bytes' ? async () => sha256(e.source!.kind === 'bytes' ? e.source!.data : '') : undefined);
+      if (!d) return undefined;
+      content = await d();
+    }
+    const mtime = Math.min(e.mtime ?? settings.epoch, settings.epoch);
+    lines.push(`${e.path}\t${e.type}\t${e.mode}\t${e.uid}:${e.gid}\t${mtime}\t${e.linkname ?? ''}\t${e.linkKey ?? ''}\t${content}`);
+  }
+  lines.sort();
+  return sha256(`lading-layer-content-v1\n${JSON.stringify(settings)}\n${lines.join('\n')}`);
+}
 
 /** What a step reads: its description for the key, and the sources themselves (on a miss). */
 interface StepInputs {
@@ -148,6 +184,8 @@ class Builder {
   readonly cacheEntries: Omit<CacheExportEntry, 'inFinalImage'>[] = [];
   /** Where every layer not in the store can be read, across stages. */
   readonly allFallbacks = new Map<string, BlobSource>();
+  /** Layers being written, by content key, so two stages making the same layer write it once. */
+  readonly writing: Map<string, Promise<LayerDescriptor>>;
   private readonly indexer: FsIndexer;
   readonly explainStore: ExplainStore;
   private readonly results = new Map<number, Promise<StageResult>>();
@@ -160,6 +198,7 @@ class Builder {
   ) {
     this.indexer = new FsIndexer(options.store);
     this.explainStore = new ExplainStore(options.store.root);
+    this.writing = options.layerWrites ?? new Map();
   }
 
   /** A stage's result, built once; its dependencies start at the same time and are shared. */
@@ -344,6 +383,7 @@ class StageRun {
     const hit = this.b.noCacheForNode(this.node) ? undefined : await this.lookup(key);
     let layer: LayerDescriptor | null;
     let missReason: string | undefined;
+    let reused = false;
     if (hit !== undefined) {
       layer = hit;
       if (layer) this.appendLayer(layer, undefined);
@@ -363,8 +403,11 @@ class StageRun {
         missReason = explainMiss(await this.b.explainStore.load(slot), state);
         this.b.send({ type: 'step-miss-reason', ref, reason: missReason });
       }
-      const entries = await this.make(step, inputs, ref);
-      layer = entries.length === 0 ? null : await this.write(entries, ref);
+      const made = await this.make(step, inputs, ref);
+      const entries = made.entries;
+      const written = entries.length === 0 ? undefined : await this.write(entries, ref, made.digests);
+      layer = written?.layer ?? null;
+      reused = written?.reused ?? false;
       await this.o.cache.put({ key, layer });
       await this.b.explainStore.save(slot, state);
       if (layer) {
@@ -383,6 +426,7 @@ class StageRun {
       ...(layer ? { layer: layer.digest } : {}),
       ms: Date.now() - t0,
       ...(missReason !== undefined ? { missReason } : {}),
+      ...(reused ? { reusedByContent: true } : {}),
     });
   }
 
@@ -417,8 +461,21 @@ class StageRun {
     });
   }
 
-  private async write(entries: LayerEntry[], ref: StepRef): Promise<LayerDescriptor> {
-    return writeLayer(entries, this.o.store, {
+  /**
+   * Write a layer, unless a layer with exactly these entries (paths, metadata, contents) and
+   * settings was written before, here or by another platform of this build: then reuse it. That is
+   * what makes a COPY on a different base (another platform, an updated base image) cost a hash,
+   * not a compression, when what it copies is the same.
+   */
+  private async write(entries: LayerEntry[], ref: StepRef, digests?: Map<LayerEntry, () => Promise<string>>): Promise<{ layer: LayerDescriptor; reused: boolean }> {
+    const contentKey = digests ? await layerContentKey(entries, digests, this.o.layer) : undefined;
+    if (contentKey) {
+      const known = await this.o.cache.get(contentKey);
+      if (known?.layer && (await this.o.store.has(known.layer.digest))) return { layer: known.layer, reused: true };
+      const inFlight = this.b.writing.get(contentKey);
+      if (inFlight) return { layer: await inFlight, reused: true };
+    }
+    const writing = writeLayer(entries, this.o.store, {
       compression: this.o.layer.compression,
       level: this.o.layer.level,
       epoch: this.o.layer.epoch,
@@ -426,6 +483,15 @@ class StageRun {
       signal: this.o.signal,
       onBytes: (n) => this.b.send({ type: 'layer-progress', ref, bytes: n }),
     });
+    if (!contentKey) return { layer: await writing, reused: false };
+    this.b.writing.set(contentKey, writing);
+    try {
+      const layer = await writing;
+      await this.o.cache.put({ key: contentKey, layer });
+      return { layer, reused: false };
+    } finally {
+      this.b.writing.delete(contentKey);
+    }
   }
 
   /** What a step reads besides its instruction, described for the key (no image files needed). */
@@ -517,15 +583,16 @@ class StageRun {
     return dir;
   }
 
-  private async make(step: Exclude<Step, { kind: 'config' }>, inputs: StepInputs, ref: StepRef): Promise<LayerEntry[]> {
+  /** The step's layer entries, and (where known) how to get each file's content digest. */
+  private async make(step: Exclude<Step, { kind: 'config' }>, inputs: StepInputs, ref: StepRef): Promise<Made> {
     switch (step.kind) {
       case 'copy':
       case 'add':
         return this.makeCopy(step, await inputs.matches());
       case 'workdir':
-        return this.makeWorkdir(step);
+        return { entries: await this.makeWorkdir(step), digests: new Map() };
       case 'run':
-        return this.makeRun(step, ref);
+        return { entries: await this.makeRun(step, ref) };
     }
   }
 
@@ -535,7 +602,7 @@ class StageRun {
     return resolveIds(spec, idx.fileContent('etc/passwd'), idx.fileContent('etc/group'));
   }
 
-  private async makeCopy(step: CopyStep, matches: CopyMatch[]): Promise<LayerEntry[]> {
+  private async makeCopy(step: CopyStep, matches: CopyMatch[]): Promise<Made> {
     // --link layers are independent of what is below them: no need to read the image.
     const fs = step.link ? undefined : await this.fs();
     const owner = await this.owner(step.chown, fs);
@@ -548,7 +615,9 @@ class StageRun {
       chmod: step.chmod,
       location: step.location,
     });
-    return plan.map((p) => p.entry);
+    const digests = new Map<LayerEntry, () => Promise<string>>();
+    for (const p of plan) if (p.entry.type === 'file' && p.file?.digest) digests.set(p.entry, p.file.digest);
+    return { entries: plan.map((p) => p.entry), digests };
   }
 
   private async makeWorkdir(step: WorkdirStep): Promise<LayerEntry[]> {

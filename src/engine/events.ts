@@ -11,6 +11,8 @@ export interface StepRef {
   /** The instruction as expanded, e.g. `COPY app.js /app/`. */
   text: string;
   line: number;
+  /** In a multi-platform build, which platform's build this step belongs to. */
+  platform?: string;
 }
 
 export type BuildEvent =
@@ -27,7 +29,7 @@ export type BuildEvent =
   /** Pulls, pushes, mounts and retries of the registry client. */
   | { type: 'registry'; event: RegistryEvent }
   /** An output was written (an OCI folder, a tarball, a pushed reference). */
-  | { type: 'output'; kind: 'oci' | 'docker' | 'registry'; dest: string; digest: string }
+  | { type: 'output'; kind: 'oci' | 'docker' | 'registry' | 'local'; dest: string; digest: string }
   | { type: 'build-done'; digest: string; ms: number; layersMade: number; layersCached: number };
 
 export type BuildEventListener = (event: BuildEvent) => void;

@@ -4,10 +4,10 @@
  */
 import { ERROR_CODES, LadingError } from '../errors.ts';
 import { sha256 } from './digest.ts';
-import type { BlobSource, Image } from './image.ts';
+import { descriptorOf, type BlobSource, type Image, type ImageIndex } from './image.ts';
 import { canonicalBytes } from './json.ts';
-import { configMediaType, convertLayerMediaType, manifestMediaType, type ImageFormat } from './mediatypes.ts';
-import type { Descriptor, ImageConfig, LayerDescriptor, Manifest } from './types.ts';
+import { configMediaType, convertLayerMediaType, indexMediaType, manifestMediaType, type ImageFormat } from './mediatypes.ts';
+import type { Descriptor, ImageConfig, Index, LayerDescriptor, Manifest } from './types.ts';
 
 export interface AssembleOptions {
   config: ImageConfig;
@@ -70,4 +70,25 @@ export function layersOf(img: Image): LayerDescriptor[] {
     );
   }
   return img.manifest.layers.map((d, i) => ({ ...d, diffID: diffIDs[i]! }));
+}
+
+export interface AssembleIndexOptions {
+  images: Image[];
+  format?: ImageFormat;
+  /** Index-level annotations (OCI only). */
+  annotations?: Record<string, string>;
+}
+
+/** One index over images of several platforms, in the order given. */
+export function assembleIndex(options: AssembleIndexOptions): ImageIndex {
+  const format = options.format ?? 'oci';
+  const manifests = options.images.map((img) => {
+    const desc = descriptorOf(img);
+    if (!desc.platform) throw new LadingError(ERROR_CODES.INTERNAL, `image ${img.digest} has no platform to list in an index`);
+    return desc;
+  });
+  const index: Index = { schemaVersion: 2, mediaType: indexMediaType(format), manifests };
+  if (format === 'oci' && options.annotations && Object.keys(options.annotations).length > 0) index.annotations = { ...options.annotations };
+  const indexBytes = canonicalBytes(index);
+  return { index, indexBytes, digest: sha256(indexBytes), images: options.images };
 }

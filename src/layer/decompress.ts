@@ -5,6 +5,7 @@
 import { PassThrough, Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { ERROR_CODES, LadingError } from '../errors.ts';
+import { loadZstd, zstdDecompressStream } from './zstd.ts';
 
 export type DetectedCompression = 'gzip' | 'zstd' | 'none';
 
@@ -34,8 +35,8 @@ export function detectCompression(head: Buffer): DetectedCompression {
 }
 
 /**
- * The tar stream inside a layer blob (gzip or uncompressed). Errors of the input and of the
- * decompressor end the returned stream. zstd is recognised and refused with a clear error.
+ * The tar stream inside a layer blob (gzip, zstd or uncompressed). Errors of the input and of the
+ * decompressor end the returned stream.
  */
 export async function decompressLayer(input: Readable): Promise<Readable> {
   // Read the head through the stream's iterator and hand the rest on with it: un-reading into a
@@ -54,11 +55,8 @@ export async function decompressLayer(input: Readable): Promise<Readable> {
   let kind: DetectedCompression;
   try {
     kind = detectCompression(head);
-    if (kind === 'zstd') {
-      throw new LadingError(ERROR_CODES.IMAGE, 'zstd-compressed layers are not supported yet', {
-        hint: 'use a base image with gzip layers (for example, re-push it with `skopeo copy --dest-compress-format gzip`)',
-      });
-    }
+    // Fails clearly when the optional zstd module cannot load.
+    if (kind === 'zstd') loadZstd();
   } catch (err) {
     await chunks.return?.();
     input.destroy();
@@ -78,6 +76,7 @@ export async function decompressLayer(input: Readable): Promise<Readable> {
   const out = new PassThrough({ highWaterMark: 256 * 1024 });
   const stages: Readable[] = [whole];
   if (kind === 'gzip') stages.push(zlib.createGunzip({ chunkSize: 256 * 1024 }));
+  if (kind === 'zstd') stages.push(zstdDecompressStream());
   for (const stage of stages) stage.on('error', (err: unknown) => out.destroy(explain(err)));
   // A reader that gives up early must not leave the source open (a registry socket, a file).
   out.on('close', () => {

@@ -76,9 +76,13 @@ async function writeItem(dir: string, item: Image | ImageIndex): Promise<Descrip
   if ('index' in item) {
     for (const img of item.images) await writeImageBlobs(dir, img);
     await writeBlobBytes(dir, item.digest, item.indexBytes);
-    return { mediaType: item.index.mediaType ?? MediaType.OCI_INDEX, digest: item.digest, size: item.indexBytes.length };
-  }
-  await writeImageBlobs(dir, item);
+  } else await writeImageBlobs(dir, item);
+  return layoutDescriptor(item);
+}
+
+/** How index.json lists an image or an index. */
+export function layoutDescriptor(item: Image | ImageIndex): Descriptor {
+  if ('index' in item) return { mediaType: item.index.mediaType ?? MediaType.OCI_INDEX, digest: item.digest, size: item.indexBytes.length };
   return descriptorOf(item);
 }
 
@@ -179,6 +183,25 @@ export interface LayoutSelector {
 
 /** Read one image from a layout folder. With no selector, the layout must hold exactly one. */
 export async function readOciLayoutImage(dir: string, selector: LayoutSelector = {}): Promise<Image> {
+  const { blobs, desc } = await findEntry(dir, selector);
+  return resolveDescriptor(dir, blobs, desc, selector);
+}
+
+/** Read what a layout entry names as it is: an image, or an index with every image it lists. */
+export async function readOciLayoutItem(dir: string, selector: Omit<LayoutSelector, 'platform'> = {}): Promise<Image | ImageIndex> {
+  const { blobs, desc } = await findEntry(dir, selector);
+  const bytes = await blobs.read(desc);
+  const doc = JSON.parse(bytes.toString('utf8')) as Manifest | Index;
+  if (!(isIndexMediaType(doc.mediaType ?? desc.mediaType) || 'manifests' in doc)) return resolveDescriptor(dir, blobs, desc, {});
+  const index = doc as Index;
+  // Attestation manifests (unknown/unknown) and nested indexes are not images to carry along.
+  const images = await Promise.all(
+    index.manifests.filter((d) => d.platform && d.platform.os !== 'unknown').map((d) => resolveDescriptor(dir, blobs, d, { platform: d.platform })),
+  );
+  return { index, indexBytes: bytes, digest: sha256(bytes), images };
+}
+
+async function findEntry(dir: string, selector: Omit<LayoutSelector, 'platform'>): Promise<{ blobs: BlobSource; desc: Descriptor }> {
   const index = await readIndexIfAny(dir);
   if (!index) {
     throw new LadingError(ERROR_CODES.IMAGE, `${dir} is not an OCI image layout (no index.json)`, {
@@ -206,7 +229,7 @@ export async function readOciLayoutImage(dir: string, selector: LayoutSelector =
       { hint: 'name one with :TAG or @sha256:DIGEST after the folder' },
     );
   }
-  return resolveDescriptor(dir, blobs, candidates[0]!, selector);
+  return { blobs, desc: candidates[0]! };
 }
 
 async function resolveDescriptor(dir: string, blobs: BlobSource, desc: Descriptor, selector: LayoutSelector): Promise<Image> {

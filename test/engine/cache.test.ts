@@ -142,3 +142,15 @@ test('--explain names what changed: a file, a build arg, the instruction, an ear
   const first = await buildProject(await writeProject(path.join(dir, 'fresh'), { Dockerfile: 'FROM scratch\nCOPY a /a\n', a: 'a' }), { explain: true });
   t.is(first.steps[0]!.missReason, 'no earlier build of this step is known');
 });
+
+test('a COPY whose content is unchanged reuses its layer by content when the base changes (no second compression)', async (t) => {
+  const dir = await tempDir(t);
+  const p = await writeProject(dir, { Dockerfile: 'FROM scratch\nCOPY a /a\nCOPY big /big\n', a: 'one', big: 'z'.repeat(300000) });
+  const first = await buildProject(p);
+  await fs.writeFile(path.join(p.context, 'a'), 'two');
+  const second = await buildProject(p);
+  const big = second.steps.find((s) => s.text === 'COPY big /big')!;
+  t.false(big.cached, 'its key changed (an earlier step changed)');
+  t.true(big.reusedByContent, 'but its content did not: the layer is reused, not rewritten');
+  t.is(big.layer, first.steps.find((s) => s.text === 'COPY big /big')!.layer);
+});

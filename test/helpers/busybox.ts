@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LayerEntry } from '../../src/layer/entry.ts';
 import { writeLayer } from '../../src/layer/write-layer.ts';
-import { assembleImage } from '../../src/image/mutate.ts';
+import { assembleImage, assembleIndex } from '../../src/image/mutate.ts';
 import type { ImageConfig } from '../../src/image/types.ts';
 import { BlobStore, storeBlobSource } from '../../src/store/blob-store.ts';
 import { writeOciLayout } from '../../src/output/oci-layout.ts';
@@ -96,6 +96,60 @@ async function buildBusybox(): Promise<BusyboxImage> {
       await fs.rename(staging, layoutDir);
     } catch (err) {
       // Another test process finished first; its copy is identical.
+      if (!['ENOTEMPTY', 'EEXIST'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    }
+    return result;
+  } finally {
+    await fs.rm(work, { recursive: true, force: true });
+  }
+}
+
+let indexMemo: Promise<BusyboxImage> | undefined;
+
+/**
+ * A two-platform index (linux/amd64 and linux/arm64) in an OCI layout folder, tagged `latest`.
+ * Both images hold the busybox root (an amd64 binary: fine for builds without RUN) plus
+ * /etc/platform naming their platform, so the two differ as real per-platform images do.
+ */
+export function busyboxIndex(): Promise<BusyboxImage> {
+  indexMemo ??= buildBusyboxIndex();
+  return indexMemo;
+}
+
+async function buildBusyboxIndex(): Promise<BusyboxImage> {
+  const binDigest = createHash('sha256').update(readFileSync(BUSYBOX_BINARY)).digest('hex').slice(0, 16);
+  const layoutDir = path.join(CACHE_ROOT, `busybox-index-${binDigest}-v1`);
+  const doneMarker = path.join(layoutDir, 'lading-test-image.json');
+  try {
+    return JSON.parse(await fs.readFile(doneMarker, 'utf8')) as BusyboxImage;
+  } catch {
+    // not built yet
+  }
+  await fs.mkdir(CACHE_ROOT, { recursive: true });
+  const work = await fs.mkdtemp(path.join(CACHE_ROOT, 'tmp-busybox-index-'));
+  try {
+    const store = await BlobStore.open(path.join(work, 'store'));
+    const rootLayer = await writeLayer(busyboxEntries(), store);
+    const images = [];
+    for (const architecture of ['amd64', 'arm64']) {
+      const marker = await writeLayer([text('etc/platform', `linux/${architecture}\n`)], store);
+      const config: ImageConfig = {
+        architecture,
+        os: 'linux',
+        config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['sh'] },
+        rootfs: { type: 'layers', diff_ids: [] },
+        history: [{ created_by: 'lading test harness: busybox-static rootfs' }, { created_by: `platform marker ${architecture}` }],
+      };
+      images.push(assembleImage({ config, layers: [rootLayer, marker], blobs: storeBlobSource(store) }));
+    }
+    const index = assembleIndex({ images });
+    const staging = path.join(work, 'layout');
+    await writeOciLayout(staging, [{ item: index, refName: 'latest' }]);
+    const result: BusyboxImage = { layoutDir, digest: index.digest };
+    await fs.writeFile(path.join(staging, 'lading-test-image.json'), JSON.stringify(result));
+    try {
+      await fs.rename(staging, layoutDir);
+    } catch (err) {
       if (!['ENOTEMPTY', 'EEXIST'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
     }
     return result;

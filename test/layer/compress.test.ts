@@ -1,9 +1,10 @@
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { constants, crc32, deflateRawSync, gunzipSync } from 'node:zlib';
 import { createHash, randomBytes } from 'node:crypto';
-import { createCompressor, GZIP_BLOCK_SIZE } from '../../src/layer/compress.ts';
-import { crc32Combine } from '../../src/layer/deflate-pool.ts';
+import { createCompressor, GZIP_BLOCK_SIZE, ZSTD_BLOCK_SIZE } from '../../src/layer/compress.ts';
+import { crc32Combine } from '../../src/layer/compression-pool.ts';
 
 async function compress(chunks: Buffer[], concurrency: number, level = 6): Promise<Buffer> {
   const out: Buffer[] = [];
@@ -75,4 +76,20 @@ test('CRC-32 of joined blocks combines like zlib', (t) => {
   const b = randomBytes(777);
   t.is(crc32Combine(crc32(a), crc32(b), b.length), crc32(Buffer.concat([a, b])) >>> 0);
   t.is(crc32Combine(crc32(a), crc32(Buffer.alloc(0)), 0), crc32(a) >>> 0);
+});
+
+test('zstd: blocks become independent frames; the zstd tool reads the stream; output independent of concurrency', async (t) => {
+  const input = sample(2 * ZSTD_BLOCK_SIZE + 1234);
+  const run = async (concurrency: number): Promise<Buffer> => {
+    const out: Buffer[] = [];
+    const c = createCompressor({ compression: 'zstd', level: 3, concurrency });
+    Readable.from([input], { objectMode: false }).pipe(c);
+    for await (const chunk of c) out.push(chunk as Buffer);
+    return Buffer.concat(out);
+  };
+  const one = await run(1);
+  t.true(one.equals(await run(3)));
+  const decoded = execFileSync('zstd', ['-d', '-c'], { input: one, maxBuffer: 64 * 1024 * 1024 });
+  t.true(decoded.equals(input));
+  t.deepEqual([...one.subarray(0, 4)], [0x28, 0xb5, 0x2f, 0xfd]);
 });

@@ -1,23 +1,33 @@
 /**
- * A small pool of worker threads that deflate blocks and compute their CRC-32. Compression runs
- * entirely off the main thread, which keeps the main thread free for tar writing and hashing and
- * keeps zlib's per-block allocations out of its garbage collector.
+ * A small pool of worker threads that compress blocks: raw deflate with the block's CRC-32 (for
+ * gzip), or one zstd frame. Compression runs entirely off the main thread, which keeps the main
+ * thread free for tar writing and hashing and keeps the per-block allocations out of its garbage
+ * collector.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { zstdModulePath } from './zstd.ts';
 
 // The worker is plain JavaScript evaluated from a string, so it runs the same under tsx (tests)
 // and from dist/ (the CLI), with no file to locate.
 const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const zlib = require('node:zlib');
+let zstd;
 parentPort.on('message', (job) => {
   try {
     const input = Buffer.from(job.block);
-    const options = { level: job.level, finishFlush: job.last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH };
-    if (job.dictionary) options.dictionary = Buffer.from(job.dictionary);
-    const out = zlib.deflateRawSync(input, options);
-    const crc = zlib.crc32(input);
+    let out;
+    let crc = 0;
+    if (job.kind === 'zstd') {
+      zstd ??= require(workerData.zstdPath);
+      out = zstd.compress(input, { compressionLevel: job.level });
+    } else {
+      const options = { level: job.level, finishFlush: job.last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH };
+      if (job.dictionary) options.dictionary = Buffer.from(job.dictionary);
+      out = zlib.deflateRawSync(input, options);
+      crc = zlib.crc32(input);
+    }
     let bytes = out;
     if (out.byteOffset !== 0 || out.byteLength !== out.buffer.byteLength) {
       bytes = new Uint8Array(out.length);
@@ -35,7 +45,7 @@ interface Job {
   reject: (e: Error) => void;
 }
 
-class DeflatePool {
+class CompressionPool {
   private readonly workers: Worker[] = [];
   private readonly jobs = new Map<number, Job>();
   private nextId = 0;
@@ -46,7 +56,9 @@ class DeflatePool {
 
   private worker(): Worker {
     if (this.workers.length < this.size) {
-      const w = new Worker(WORKER_SOURCE, { eval: true });
+      // An eval'd worker resolves require() from the current folder, not from lading: pass the
+      // optional zstd module's path explicitly.
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { zstdPath: zstdModulePath() } });
       w.on('message', (msg: { id: number; out?: ArrayBuffer; crc?: number; error?: string }) => {
         const job = this.jobs.get(msg.id);
         if (!job) return;
@@ -72,6 +84,15 @@ class DeflatePool {
 
   /** Deflate `block` (raw, no header) with an optional dictionary; returns the bytes and the block's CRC-32. */
   deflate(block: Uint8Array, dictionary: Uint8Array | undefined, level: number, last: boolean): Promise<{ out: Buffer; crc: number }> {
+    return this.submit('deflate', block, dictionary, level, last);
+  }
+
+  /** Compress `block` as one zstd frame. */
+  async zstd(block: Uint8Array, level: number): Promise<Buffer> {
+    return (await this.submit('zstd', block, undefined, level, true)).out;
+  }
+
+  private submit(kind: 'deflate' | 'zstd', block: Uint8Array, dictionary: Uint8Array | undefined, level: number, last: boolean): Promise<{ out: Buffer; crc: number }> {
     const id = this.nextId++;
     // The block's memory moves to the worker (no copy); the dictionary is small and copied.
     // (Buffer#slice is a view, not a copy: copy through the Uint8Array constructor.)
@@ -83,16 +104,16 @@ class DeflatePool {
       // Workers are unreferenced while idle so they never keep the process alive, and
       // referenced while a block is in flight so the process waits for it.
       if (this.active++ === 0) for (const x of this.workers) x.ref();
-      w.postMessage({ id, block: own.buffer, dictionary: dict, level, last }, [own.buffer as ArrayBuffer]);
+      w.postMessage({ id, kind, block: own.buffer, dictionary: dict, level, last }, [own.buffer as ArrayBuffer]);
     });
   }
 }
 
-let pool: DeflatePool | undefined;
+let pool: CompressionPool | undefined;
 
 /** The process-wide pool, one worker per core (created on first use, idle workers never keep the process alive). */
-export function deflatePool(): DeflatePool {
-  pool ??= new DeflatePool(Math.max(1, availableParallelism()));
+export function compressionPool(): CompressionPool {
+  pool ??= new CompressionPool(Math.max(1, availableParallelism()));
   return pool;
 }
 
