@@ -16,10 +16,16 @@ export interface ChildOutcome {
   stderr: string;
 }
 
-/** Run `build(options)` in a fresh Node process (so its peak RSS is the build's alone). */
-export function buildInChild(options: BuildOptions, env: NodeJS.ProcessEnv = {}): Promise<ChildOutcome> {
+/**
+ * Run `build(options)` in a fresh Node process (so its peak RSS is the build's alone), optionally
+ * under a wrapper command (e.g. `setpriv --reuid=...` to run as another user).
+ */
+export function buildInChild(options: BuildOptions, env: NodeJS.ProcessEnv = {}, wrapper: string[] = []): Promise<ChildOutcome> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(HERE, 'build-child.ts'), JSON.stringify(options)], {
+    const argv = [process.execPath, '--import', 'tsx', path.join(HERE, 'build-child.ts'), JSON.stringify(options)];
+    const [cmd, ...args] = [...wrapper, ...argv];
+    const child = spawn(cmd!, args, {
+      cwd: path.resolve(HERE, '../../..'),
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
