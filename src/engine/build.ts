@@ -596,10 +596,12 @@ class StageRun {
     }
   }
 
-  private async owner(spec: string | undefined, fs: FsIndex | undefined): Promise<Ids | undefined> {
+  private async owner(spec: string | undefined, fs: FsIndex | undefined, mode: 'chown' | 'user' = 'chown'): Promise<Ids | undefined> {
     if (spec === undefined || spec === '') return undefined;
+    // Numeric ids need no image files (COPY --link with --chown=1000:1000 reads nothing).
+    if (mode === 'chown' && /^\d+(:\d+)?$/.test(spec)) return resolveIds(spec, undefined, undefined, mode);
     const idx = fs ?? (await this.fs());
-    return resolveIds(spec, idx.fileContent('etc/passwd'), idx.fileContent('etc/group'));
+    return resolveIds(spec, idx.fileContent('etc/passwd'), idx.fileContent('etc/group'), mode);
   }
 
   private async makeCopy(step: CopyStep, matches: CopyMatch[]): Promise<Made> {
@@ -623,7 +625,7 @@ class StageRun {
   private async makeWorkdir(step: WorkdirStep): Promise<LayerEntry[]> {
     const fs = await this.fs();
     if (fs.isDirectory(step.path)) return [];
-    const owner = step.user ? await this.owner(step.user, fs) : undefined;
+    const owner = step.user ? await this.owner(step.user, fs, 'user') : undefined;
     const dir = { rel: '', type: 'directory' as const, mode: 0o755, uid: 0, gid: 0, size: 0 };
     return planCopy([{ path: '', root: dir, entries: [] }], {
       dest: step.path,

@@ -46,7 +46,7 @@ export async function contextMatches(
       });
     }
     for (const m of matches) {
-      out.push({ path: m.path, root: fromContextEntry(context, m.root), entries: m.entries.map((e) => fromContextEntry(context, e)) });
+      out.push({ path: m.path, source, root: fromContextEntry(context, m.root), entries: m.entries.map((e) => fromContextEntry(context, e)) });
     }
   }
   return out;

@@ -94,7 +94,7 @@ export function stageMatches(
         if (node.type === 'file') needed.add(resolved);
         if (node.type === 'hardlink' && node.linkname) needed.add(node.linkname);
       }
-      matches.push({ path: matched, root, entries });
+      matches.push({ path: matched, source, root, entries });
     }
   }
   // Hard links become files sharing the content (and the body, through linkKey) of their target.

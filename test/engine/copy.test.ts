@@ -178,3 +178,19 @@ test('stages that do not depend on each other run at the same time', async (t) =
   const startedBeforeFirstDone = run.events.slice(0, firstDone).filter((e) => e.type === 'step-start').length;
   t.true(startedBeforeFirstDone >= 2, `both independent stages start before either finishes (${starts.join(', ')})`);
 });
+
+test('COPY --parents keeps paths (after a /./ pivot), --chown=UID alone uses the UID as the GID', async (t) => {
+  const p = await writeProject(await tempDir(t), {
+    Dockerfile: 'FROM scratch\nCOPY --parents src/./app/*.js /out/\nCOPY --parents lib/x.txt /keep/\nCOPY --chown=1234 lib/x.txt /owned\n',
+    'src/app/a.js': 'a',
+    'src/app/b.js': 'b',
+    'lib/x.txt': 'x',
+  });
+  const run = await buildProject(p);
+  const pivot = await layerOf(run, 'COPY --parents src/./app/*.js /out/');
+  t.truthy(pivot.get('out/app/a.js'));
+  t.truthy(pivot.get('out/app/b.js'));
+  t.false(pivot.has('out/src'));
+  t.truthy((await layerOf(run, 'COPY --parents lib/x.txt /keep/')).get('keep/lib/x.txt'));
+  t.like((await layerOf(run, 'COPY --chown=1234 lib/x.txt /owned')).get('owned'), { uid: 1234, gid: 1234 });
+});
