@@ -29,6 +29,7 @@ import type { BuildEvent, StepRef } from './events.ts';
 import { FsIndexer, indexedLayerOf } from './fs-indexer.ts';
 import { baseKey, stepKey, type LayerSettings } from './keys.ts';
 import { ExplainStore, explainMiss, inputsOf, slotId, type SlotState } from './explain.ts';
+import { checkEmulation } from './emulation.ts';
 import type { RunExecutor, RunSession } from './run-executor.ts';
 import type { CacheExportEntry, RemoteCache } from './remote-cache.ts';
 import { resolveIds, type Ids } from './users.ts';
@@ -46,6 +47,8 @@ export interface EngineOptions {
   resolveImage: (ref: string, platform: Platform) => Promise<Image>;
   /** Executes RUN steps; without one, RUN is an error naming the step. */
   runner?: RunExecutor;
+  /** Where binfmt_misc handlers are listed (tests point it elsewhere). */
+  binfmtDir?: string;
   /** A shared cache (a registry) asked for steps the local cache does not have. */
   remoteCache?: RemoteCache;
   /**
@@ -150,6 +153,7 @@ export async function runBuild(options: EngineOptions): Promise<EngineResult> {
     targetPlatform: options.platform,
   });
   const { graph } = frontend;
+  checkEmulation(graph, options.platform, options.buildPlatform, options.binfmtDir);
   const warnings = graph.warnings.map((w) => (w.location ? `${w.location.file}:${w.location.line}: ${w.message}` : w.message));
   for (const w of graph.warnings) emit({ type: 'warning', message: w.message, file: w.location?.file, line: w.location?.line });
   emit({ type: 'build-start', stages: graph.order, platform: platformToString(options.platform) });
