@@ -57,6 +57,12 @@ export default async function compressionBench(): Promise<BenchRow[]> {
     rows.push({ name: `gzip-${level} node:zlib, one thread`, ours: mbps(single.s), unit: 'MB/s', peer: { name: 'fflate', value: mbps(ff.s) } });
     rows.push({ name: `gzip-${level} lading block-parallel (${os.availableParallelism()} cores)`, ours: mbps(parallel.s), unit: 'MB/s', peer: { name: 'node:zlib one thread', value: mbps(single.s) } });
   }
+  for (const level of [1, 3, 9]) {
+    const zstd = await timeStream(() => createCompressor({ compression: 'zstd', level }), input);
+    const gzip6 = await timeStream(() => createCompressor({ compression: 'gzip', level: 6 }), input);
+    process.stderr.write(`  zstd-${level}: ${((zstd.out / SIZE) * 100).toFixed(1)}% of input; gzip-6 ${((gzip6.out / SIZE) * 100).toFixed(1)}%\n`);
+    rows.push({ name: `zstd-${level} lading block-parallel`, ours: mbps(zstd.s), unit: 'MB/s', peer: { name: 'gzip-6 block-parallel', value: mbps(gzip6.s) } });
+  }
   try {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'lading-bench-'));
     const file = path.join(dir, 'corpus');
