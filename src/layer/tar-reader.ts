@@ -138,8 +138,12 @@ export async function readTar(input: Readable, onEntry: TarEntryHandler, options
     for await (const source of extract) {
       throwIfAborted(options.signal);
       const entry = entryFromHeader(source.header);
+      // tar-stream gives a directory no body whatever its header's size says, and a directory
+      // entry stream with a non-zero size never ends: reading it would wait forever. So a
+      // directory's body is empty and never read (a hostile layer must not hang the build).
+      const bodiless = source.header.type === 'directory';
       // Readable.from gives handlers a Node stream that pulls from tar-stream's at their pace.
-      const body = Readable.from(explained(source as AsyncIterable<Buffer>), { objectMode: false, highWaterMark: 256 * 1024 });
+      const body = bodiless ? Readable.from([]) : Readable.from(explained(source as AsyncIterable<Buffer>), { objectMode: false, highWaterMark: 256 * 1024 });
       try {
         await onEntry(entry, body);
       } catch (err) {
@@ -149,8 +153,10 @@ export async function readTar(input: Readable, onEntry: TarEntryHandler, options
         body.destroy();
       }
       // Whatever the handler left unread must still pass, or the next header is never reached.
-      for await (const _ of source as AsyncIterable<Buffer>) {
-        // drain
+      if (!bodiless) {
+        for await (const _ of source as AsyncIterable<Buffer>) {
+          // drain
+        }
       }
     }
   } catch (err) {

@@ -225,3 +225,19 @@ test('a tar bomb (1 GiB of zeros in about 1 MB of gzip): builds pass in bounded 
   }
   await assertContained(t, s);
 });
+
+test('a directory header declaring a size does not hang the build (its body is empty, as in tar-stream)', async (t) => {
+  // Found by fuzzing: tar-stream never ends the body stream of such an entry, and reading it waited forever.
+  const { readTar } = await import('../../src/layer/tar-reader.ts');
+  const { Readable } = await import('node:stream');
+  const layer = rawTar([{ name: 'd/', type: 'directory', size: 100 }, { name: 'd/f', data: 'after' }]);
+  const seen: string[] = [];
+  await readTar(Readable.from([layer]), async (e, body) => {
+    for await (const _ of body) void _;
+    seen.push(`${e.type}:${e.path}`);
+  });
+  t.deepEqual(seen, ['directory:d', 'file:d/f']);
+  const { from, copy } = await both(t, [[{ name: 'd/', type: 'directory', size: 100 }, { name: 'd/f', data: 'after' }]]);
+  t.true(from.ok);
+  t.is(lastLayer(copy).get('copied/d/f')?.content, 'after');
+});
