@@ -200,26 +200,46 @@ export class BlobStore {
     await fs.rm(this.path(digest), { force: true });
   }
 
+  /**
+   * Remove what dead writers left: `tmp/PID-…` files and folders, and the `NAME.PID[.RAND].tmp`
+   * files that atomic writes of small records leave beside their target when the process is
+   * killed between write and rename (cache records in `index/<shard>/`, and the `statcache/`,
+   * `fsindex/` and `explain/` folders). Left alone they pile up after every `kill -9`.
+   */
   private async removeStaleTemporaries(): Promise<void> {
-    let names: string[];
-    try {
-      names = await fs.readdir(this.tmpDir);
-    } catch {
-      return;
-    }
     const now = Date.now();
-    await Promise.all(
-      names.map(async (name) => {
-        const full = path.join(this.tmpDir, name);
-        const pid = Number.parseInt(name.split('-')[0] ?? '', 10);
-        try {
-          const st = await fs.stat(full);
-          if (!isProcessAlive(pid) || now - st.mtimeMs > STALE_TMP_MS) await fs.rm(full, { recursive: true, force: true });
-        } catch {
-          // Another process removed it first.
-        }
-      }),
-    );
+    const sweep = async (dir: string, pidOf: (name: string) => number | undefined): Promise<void> => {
+      let names: string[];
+      try {
+        names = await fs.readdir(dir);
+      } catch {
+        return;
+      }
+      await Promise.all(
+        names.map(async (name) => {
+          const pid = pidOf(name);
+          if (pid === undefined) return;
+          const full = path.join(dir, name);
+          try {
+            const st = await fs.stat(full);
+            if (!isProcessAlive(pid) || now - st.mtimeMs > STALE_TMP_MS) await fs.rm(full, { recursive: true, force: true });
+          } catch {
+            // Another process removed it first.
+          }
+        }),
+      );
+    };
+    const byPrefix = (name: string): number => Number.parseInt(name.split('-')[0] ?? '', 10);
+    const bySuffix = (name: string): number | undefined => {
+      const m = /\.(\d+)(?:\.[0-9a-f]+)?\.tmp$/.exec(name);
+      return m ? Number(m[1]) : undefined;
+    };
+    const shards = await fs.readdir(path.join(this.root, 'index')).catch(() => [] as string[]);
+    await Promise.all([
+      sweep(this.tmpDir, byPrefix),
+      ...['statcache', 'fsindex', 'explain'].map((d) => sweep(path.join(this.root, d), bySuffix)),
+      ...shards.map((shard) => sweep(path.join(this.root, 'index', shard), bySuffix)),
+    ]);
   }
 
   /** A private temporary folder inside the store (same file system, so renames are atomic). */
