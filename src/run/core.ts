@@ -69,6 +69,7 @@ export class RootfsCore {
   private helper!: Helper;
   private snapshotKind: SnapshotKind = 'diff';
   private overlayNote?: string;
+  private overlayOptions?: string;
   private pending?: PendingOverlay;
   /** The root as the last diff-mode step left it (reused as the next step's "before"). */
   private lastSnapshot?: Snapshot;
@@ -97,9 +98,11 @@ export class RootfsCore {
       core.overlayNote = 'no overlay without a mount namespace: snapshots walk the root';
       if (config.snapshot === 'overlay') throw new LadingError(ERROR_CODES.SANDBOX, 'overlay snapshots need root or user namespaces');
     } else {
-      const why = await probeOverlay(path.join(config.dir, 'probe'), config.tools);
-      if (why === undefined) core.snapshotKind = 'overlay';
-      else {
+      const { options, why } = await probeOverlay(path.join(config.dir, 'probe'), config.tools);
+      if (options !== undefined) {
+        core.snapshotKind = 'overlay';
+        core.overlayOptions = options;
+      } else {
         if (config.snapshot === 'overlay') throw new LadingError(ERROR_CODES.SANDBOX, `overlay snapshots are not available here: ${why}`);
         core.overlayNote = `no overlay (${why}): snapshots walk the root`;
       }
@@ -170,7 +173,7 @@ export class RootfsCore {
     const stubs = path.join(c.runDir, 'stubs');
     makeStubLayer(this.base, stubs, c.plan.stubs);
     const o = overlayDirs(c.runDir, [stubs, this.base]);
-    await mountOverlay(o, this.config.tools);
+    await mountOverlay(o, this.config.tools, this.overlayOptions);
     let mounted = true;
     try {
       // A missing WORKDIR is created, as Docker does; it belongs to the step's layer.

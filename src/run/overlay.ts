@@ -33,14 +33,21 @@ export function overlayDirs(dir: string, lowers: string[]): OverlayDirs {
   return { dir, lowers, upper: path.join(dir, 'upper'), work: path.join(dir, 'work'), merged: path.join(dir, 'merged') };
 }
 
-export async function mountOverlay(o: OverlayDirs, tools: HostTools): Promise<void> {
+/**
+ * Mount options, best first. userxattr: the only mode an unprivileged user namespace may use (and
+ * it works for root too); without it, removing a lower directory fails with EIO there. index=on
+ * keeps hard links whole on copy-up where the kernel can (as root; elsewhere it falls back by
+ * itself). volatile: no sync of the whole upper file system at unmount, which otherwise costs
+ * whatever the host has dirty (the base just extracted, say) instead of what the step wrote; a
+ * step's upper folder is never mounted again, so losing it in a host crash is harmless.
+ */
+export const OVERLAY_OPTION_SETS = ['userxattr,index=on,volatile', 'userxattr'] as const;
+
+export async function mountOverlay(o: OverlayDirs, tools: HostTools, options: string = OVERLAY_OPTION_SETS[0]): Promise<void> {
   for (const d of [o.upper, o.work, o.merged]) fs.mkdirSync(d, { recursive: true });
   const lowerdir = o.lowers.map((l) => path.relative(o.dir, l) || '.').join(':');
-  // userxattr: the only mode an unprivileged user namespace may use, and it works for root too;
-  // without it, removing a lower directory fails with EIO in a user namespace. index=on keeps
-  // hard links whole on copy-up where the kernel can (as root); elsewhere it quietly falls back.
-  const options = `userxattr,index=on,lowerdir=${lowerdir},upperdir=upper,workdir=work`;
-  const r = await exec(tools.mount!, ['-t', 'overlay', 'overlay', '-o', options, 'merged'], { cwd: o.dir, timeoutMs: 30_000 });
+  const all = `${options},lowerdir=${lowerdir},upperdir=upper,workdir=work`;
+  const r = await exec(tools.mount!, ['-t', 'overlay', 'overlay', '-o', all, 'merged'], { cwd: o.dir, timeoutMs: 30_000 });
   if (r.code !== 0) throw new Error(`mount -t overlay failed: ${firstLine(r.stderr) || `exit ${r.code}`}`);
 }
 
@@ -52,9 +59,19 @@ export async function unmount(target: string, tools: HostTools): Promise<void> {
   if (lazy.code !== 0) throw new Error(`umount ${target} failed: ${firstLine(lazy.stderr || r.stderr)}`);
 }
 
-/** Whether overlays work here the way this module relies on; a reason when not. */
-export async function probeOverlay(scratch: string, tools: HostTools): Promise<string | undefined> {
-  if (!tools.mount || !tools.umount) return 'mount/umount not found on PATH';
+/** The first option set with which overlays work the way this module relies on, or why none does. */
+export async function probeOverlay(scratch: string, tools: HostTools): Promise<{ options?: string; why?: string }> {
+  if (!tools.mount || !tools.umount) return { why: 'mount/umount not found on PATH' };
+  let why = '';
+  for (const options of OVERLAY_OPTION_SETS) {
+    const problem = await probeWith(path.join(scratch, String(OVERLAY_OPTION_SETS.indexOf(options))), tools, options);
+    if (problem === undefined) return { options };
+    why = problem;
+  }
+  return { why };
+}
+
+async function probeWith(scratch: string, tools: HostTools, options: string): Promise<string | undefined> {
   fs.mkdirSync(scratch, { recursive: true });
   const lower = path.join(scratch, 'lower');
   fs.mkdirSync(path.join(lower, 'replaced', 'child'), { recursive: true });
@@ -62,7 +79,7 @@ export async function probeOverlay(scratch: string, tools: HostTools): Promise<s
   fs.writeFileSync(path.join(lower, 'kept', 'f'), 'x');
   const o = overlayDirs(scratch, [lower]);
   try {
-    await mountOverlay(o, tools);
+    await mountOverlay(o, tools, options);
   } catch (err) {
     forceRemove(scratch);
     return (err as Error).message;
