@@ -180,8 +180,7 @@ export class RootfsCore {
       new RootResolver(o.merged).ensureDir(cleanImagePath(c.workdir));
       const commandMs = await this.execute(c, o.merged);
       const started = performance.now();
-      const lower = (rel: string): boolean => fs.lstatSync(path.join(this.base, rel), { throwIfNoEntry: false }) !== undefined;
-      const snap = snapshotUpper(o, (rel, st, replaced) => this.ownerOf(rel, st, !replaced && lower(rel), c.user));
+      const snap = snapshotUpper(o, (rel, st, existed) => this.ownerOf(rel, st, existed, c.user));
       await unmount(o.merged, this.config.tools);
       mounted = false;
       this.pending = { o, snap };

@@ -110,14 +110,15 @@ export interface UpperSnapshot {
 
 /**
  * The entries for what a step wrote into `o.upper`. Must run while `o.merged` is still mounted
- * (opaque directories are recognised through it). `ownerOf` gives the image owner of a path.
+ * (opaque directories are recognised through it). `ownerOf` gives the image owner of a path;
+ * `existed` says whether a lower layer had it (and it was not replaced).
  */
-export function snapshotUpper(o: OverlayDirs, ownerOf: (rel: string, st: fs.Stats, replaced: boolean) => Owner): UpperSnapshot {
+export function snapshotUpper(o: OverlayDirs, ownerOf: (rel: string, st: fs.Stats, existed: boolean) => Owner): UpperSnapshot {
   const entries: LayerEntry[] = [];
   const opaque = new Set<string>();
   const copiedUpLinks: { rel: string; entry: LayerEntry; ino: number }[] = [];
-  /** `replaced`: inside a directory that replaced a lower one, so nothing here is a lower path. */
-  const walk = (rel: string, replaced: boolean): void => {
+  /** `fresh`: inside a directory no lower layer has (or one that replaced a lower one): nothing below is a lower path. */
+  const walk = (rel: string, fresh: boolean): void => {
     const dirAbs = rel === '' ? o.upper : path.join(o.upper, rel);
     for (const name of fs.readdirSync(dirAbs)) {
       const childRel = joinRel(rel, name);
@@ -127,18 +128,19 @@ export function snapshotUpper(o: OverlayDirs, ownerOf: (rel: string, st: fs.Stat
         entries.push(whiteoutEntry(childRel));
         continue;
       }
-      const isOpaque = st.isDirectory() && !replaced && replacesLowerDir(o, childRel);
-      const entry = entryFromStat(childRel, abs, st, ownerOf(childRel, st, replaced || isOpaque));
+      const lower = fresh ? undefined : lowerStat(o, childRel);
+      const isOpaque = st.isDirectory() && lower?.isDirectory() === true && fs.lstatSync(path.join(o.merged, childRel)).ino !== lower.ino;
+      const entry = entryFromStat(childRel, abs, st, ownerOf(childRel, st, lower !== undefined && !isOpaque));
       if (entry) entries.push(entry);
-      if (entry && st.isFile() && !replaced) {
-        const lowerIno = copiedUpFromLink(o, childRel);
-        if (lowerIno !== undefined) copiedUpLinks.push({ rel: childRel, entry, ino: lowerIno });
+      // A hard-linked lower file written through this name: overlayfs copied up only this name.
+      if (entry && st.isFile() && lower?.isFile() && lower.nlink > 1 && fs.lstatSync(path.join(o.merged, childRel)).ino === lower.ino) {
+        copiedUpLinks.push({ rel: childRel, entry, ino: lower.ino });
       }
       if (isOpaque) {
         opaque.add(childRel);
         entries.push(opaqueEntry(childRel));
       }
-      if (st.isDirectory()) walk(childRel, replaced || isOpaque);
+      if (st.isDirectory()) walk(childRel, fresh || isOpaque || lower === undefined);
     }
   };
   walk('', false);
@@ -146,16 +148,11 @@ export function snapshotUpper(o: OverlayDirs, ownerOf: (rel: string, st: fs.Stat
   return { entries, opaque, relinks };
 }
 
-/**
- * The lower inode of `rel` when the step changed a hard-linked lower file through this name:
- * overlayfs copied up only this name (the merged view still reports the lower inode number).
- */
-function copiedUpFromLink(o: OverlayDirs, rel: string): number | undefined {
+/** `rel` in the topmost lower layer that has it. */
+function lowerStat(o: OverlayDirs, rel: string): fs.Stats | undefined {
   for (const lower of o.lowers) {
     const st = fs.lstatSync(path.join(lower, rel), { throwIfNoEntry: false });
-    if (!st) continue;
-    if (!st.isFile() || st.nlink < 2) return undefined;
-    return fs.lstatSync(path.join(o.merged, rel)).ino === st.ino ? st.ino : undefined;
+    if (st) return st;
   }
   return undefined;
 }
@@ -169,7 +166,7 @@ function relink(
   o: OverlayDirs,
   entries: LayerEntry[],
   changed: { rel: string; entry: LayerEntry; ino: number }[],
-  ownerOf: (rel: string, st: fs.Stats, replaced: boolean) => Owner,
+  ownerOf: (rel: string, st: fs.Stats, existed: boolean) => Owner,
 ): { from: string; to: string }[] {
   const wanted = new Map(changed.map((c) => [c.ino, c]));
   const inUpper = new Set(entries.map((e) => e.path));
@@ -191,7 +188,7 @@ function relink(
           for (let dir = path.posix.dirname(childRel); dir !== '.' && !inUpper.has(dir); dir = path.posix.dirname(dir)) {
             inUpper.add(dir);
             const dirSt = fs.lstatSync(path.join(o.merged, dir));
-            const dirEntry = entryFromStat(dir, path.join(o.merged, dir), dirSt, ownerOf(dir, dirSt, false));
+            const dirEntry = entryFromStat(dir, path.join(o.merged, dir), dirSt, ownerOf(dir, dirSt, true));
             if (dirEntry) entries.push(dirEntry);
           }
         }
@@ -205,20 +202,6 @@ function relink(
 /** A lower path the upper hides (a whiteout or opaque directory on its way). */
 function isHiddenByUpper(o: OverlayDirs, rel: string): boolean {
   return fs.lstatSync(path.join(o.merged, rel), { throwIfNoEntry: false }) === undefined;
-}
-
-function replacesLowerDir(o: OverlayDirs, rel: string): boolean {
-  for (const lower of o.lowers) {
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(path.join(lower, rel));
-    } catch {
-      continue;
-    }
-    if (!st.isDirectory()) return false;
-    return fs.lstatSync(path.join(o.merged, rel)).ino !== st.ino;
-  }
-  return false;
 }
 
 /**
