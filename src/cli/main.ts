@@ -228,8 +228,8 @@ async function cacheCommand(args: string[]): Promise<number> {
   switch (action) {
     case 'ls': {
       const listing = await cacheList({ cacheDir });
-      const lines = listing.records.map((r) => `${r.key.slice(7, 19)}  ${(r.layer ?? 'no layer').slice(0, 19).padEnd(19)}  ${formatBytes(r.size).padStart(10)}  ${r.lastUsed.toISOString()}`);
-      print(listing, `${['KEY           LAYER                      SIZE  LAST USED', ...lines].join('\n')}\n${listing.records.length} records, ${listing.blobs} blobs, ${formatBytes(listing.blobBytes)}\n`);
+      const lines = listing.records.map((r) => `${r.key.slice(7, 19)}  ${r.kind.padEnd(7)}  ${(r.layer ?? 'no layer').slice(0, 19).padEnd(19)}  ${formatBytes(r.size).padStart(10)}  ${r.lastUsed.toISOString()}`);
+      print(listing, `${['KEY           KIND     LAYER                      SIZE  LAST USED', ...lines].join('\n')}\n${listing.records.length} records, ${listing.blobs} blobs, ${formatBytes(listing.blobBytes)}\n`);
       return EXIT.OK;
     }
     case 'prune': {

@@ -412,7 +412,7 @@ class StageRun {
       const written = entries.length === 0 ? undefined : await this.write(entries, ref, made.digests);
       layer = written?.layer ?? null;
       reused = written?.reused ?? false;
-      await this.o.cache.put({ key, layer });
+      await this.o.cache.put({ key, layer, kind: 'step' });
       await this.b.explainStore.save(slot, state);
       if (layer) {
         this.appendLayer(layer, await indexedLayerOf(entries, this.o.layer.epoch));
@@ -491,7 +491,7 @@ class StageRun {
     this.b.writing.set(contentKey, writing);
     try {
       const layer = await writing;
-      await this.o.cache.put({ key: contentKey, layer });
+      await this.o.cache.put({ key: contentKey, layer, kind: 'content' });
       return { layer, reused: false };
     } finally {
       this.b.writing.delete(contentKey);

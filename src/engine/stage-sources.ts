@@ -13,7 +13,7 @@ import type { BlobSource } from '../image/image.ts';
 import type { LayerDescriptor } from '../image/types.ts';
 import { decompressLayer } from '../layer/decompress.ts';
 import { cleanImagePath } from '../layer/entry.ts';
-import type { FsIndex, FsNode } from '../layer/fs-index.ts';
+import { FsIndex, type FsNode } from '../layer/fs-index.ts';
 import { readTar } from '../layer/tar-reader.ts';
 import type { CopyMatch, CopySourceFile } from './copy-plan.ts';
 
@@ -79,6 +79,12 @@ export function stageMatches(
     }
     for (const { matched, resolved } of found) {
       const node = resolved === '' ? ({ type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 } as FsNode) : src.fs.get(resolved)!;
+      if (node.type === 'character-device' || node.type === 'block-device' || node.type === 'fifo') {
+        throw new LadingError(ERROR_CODES.CONTEXT, `${instruction} --from=${src.name}: /${resolved} is a ${node.type.replace('-', ' ')}, which cannot be copied`, {
+          location,
+          hint: 'copy regular files, folders and symlinks only',
+        });
+      }
       const root = fileOf(resolved, node);
       const entries: CopySourceFile[] = [];
       if (root.type === 'directory') {
@@ -116,16 +122,22 @@ export function stageMatches(
 export async function loadContents(src: FileSystemSource, matches: CopyMatch[], needed: Set<string>, workDir: string, signal?: AbortSignal): Promise<void> {
   const stored = new Map<string, { file: string; digest: string }>();
   let counter = 0;
+  // Entries are placed as an extractor would place them (a parent symlink is followed inside the
+  // root), so a layer's `evil/x` under `evil -> /y` is the index's `y/x`.
+  const placed = new FsIndex();
   for (const layer of src.layers) {
     await readTar(
       await decompressLayer(await src.blobs.open(layer)),
       async (entry, body) => {
-        if (entry.type !== 'file' || !needed.has(entry.path)) return;
+        const node: FsNode = { type: entry.type, mode: entry.mode, uid: entry.uid, gid: entry.gid, size: entry.size, mtime: entry.mtime };
+        if (entry.linkname !== undefined) node.linkname = entry.linkname;
+        const where = placed.addEntry(entry.path, node);
+        if (entry.type !== 'file' || !needed.has(where)) return;
         const file = path.join(workDir, String(counter++));
         const hash = createHash('sha256');
         body.on('data', (c: Buffer) => hash.update(c));
         await pipeline(body, createWriteStream(file));
-        stored.set(entry.path, { file, digest: `sha256:${hash.digest('hex')}` });
+        stored.set(where, { file, digest: `sha256:${hash.digest('hex')}` });
       },
       { signal },
     );

@@ -39,20 +39,50 @@ export class FsIndex {
   }
 
   /** Apply one layer's changes on top of what the index holds. */
+  /**
+   * Apply one layer's changes on top of what the index holds. Like an extractor, a path whose
+   * parent is a symlink lands where the link leads (inside the root): `evil -> /x` then
+   * `evil/pwned` puts `pwned` in `x`, never under the link.
+   */
   apply(layer: IndexedLayer): void {
-    for (const dir of layer.opaqueDirs) this.removeBelow(dir);
-    for (const p of layer.whiteouts) {
+    for (const dir of layer.opaqueDirs) this.removeBelow(this.inRoot(dir));
+    for (const w of layer.whiteouts) {
+      const p = this.inRoot(w);
       this.nodes.delete(p);
       this.files.delete(p);
       this.removeBelow(p);
     }
-    for (const [p, node] of layer.entries) {
+    const moved = new Map<string, string>();
+    for (const [written, node] of layer.entries) {
+      const p = this.inRoot(written);
+      if (p !== written) moved.set(written, p);
       const existing = this.nodes.get(p);
       if (existing?.type === 'directory' && node.type !== 'directory') this.removeBelow(p);
       this.nodes.set(p, node);
       if (node.type !== 'file') this.files.delete(p);
     }
-    for (const [p, content] of Object.entries(layer.files)) this.files.set(p, content);
+    for (const [p, content] of Object.entries(layer.files)) this.files.set(moved.get(p) ?? p, content);
+  }
+
+  /**
+   * Apply one tar entry (in archive order) and say where it landed: what COPY --from uses to
+   * find the content of an index path among a layer's entries.
+   */
+  addEntry(p: string, node: FsNode): string {
+    const layer = emptyIndexedLayer();
+    classifyEntry(layer, p, node);
+    this.apply(layer);
+    return this.inRoot(p);
+  }
+
+  /** `p` with symlinks in its parent folders resolved (its own last component kept as is). */
+  inRoot(p: string): string {
+    const clean = cleanImagePath(p);
+    const slash = clean.lastIndexOf('/');
+    if (slash < 0) return clean;
+    const parent = this.resolve(clean.slice(0, slash), true);
+    const name = clean.slice(slash + 1);
+    return parent === '' ? name : `${parent}/${name}`;
   }
 
   private removeBelow(dir: string): void {

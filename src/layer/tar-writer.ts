@@ -145,6 +145,9 @@ async function writeBody(pack: tar.Pack, header: TarHeader, entry: LayerEntry): 
   const done = new Promise<void>((resolve, reject) => {
     sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
   });
+  // The entry can fail before we wait for it (the file changed mid-read); the read loop below
+  // reports that, so this promise must never count as unhandled.
+  done.catch(() => undefined);
   const input = source.kind === 'path' ? createReadStream(source.path) : await source.open();
   try {
     // tar-stream's entry is a streamx stream, which node:stream's pipeline does not fully

@@ -15,6 +15,8 @@ export interface CacheRecord {
   layer: LayerDescriptor | null;
   /** What went into the key, so that `--explain` can say what changed. */
   inputs?: Record<string, unknown>;
+  /** `step`: a build step's cache key; `content`: a layer named by what it holds (reuse across keys). */
+  kind?: 'step' | 'content';
 }
 
 const FORMAT = 1;
@@ -45,7 +47,7 @@ export class CacheIndex {
       if (record.format !== FORMAT || record.key !== key) return undefined;
       const now = new Date();
       await fs.utimes(file, now, now).catch(() => undefined);
-      return { key: record.key, layer: record.layer, ...(record.inputs ? { inputs: record.inputs } : {}) };
+      return { key: record.key, layer: record.layer, ...(record.inputs ? { inputs: record.inputs } : {}), ...(record.kind ? { kind: record.kind } : {}) };
     } catch {
       // A damaged record is a miss; the next put replaces it.
       return undefined;

@@ -56,7 +56,7 @@ export async function verifyStore(root: string, options: { repair?: boolean } = 
 }
 
 export interface CacheListing {
-  records: { key: string; layer?: string; size: number; lastUsed: Date }[];
+  records: { key: string; kind: 'step' | 'content'; layer?: string; size: number; lastUsed: Date }[];
   blobBytes: number;
   blobs: number;
 }
@@ -66,7 +66,7 @@ export async function listCache(root: string): Promise<CacheListing> {
   const index = new CacheIndex(root);
   const records: CacheListing['records'] = [];
   for await (const { record, lastUsed } of index.entries()) {
-    records.push({ key: record.key, ...(record.layer ? { layer: record.layer.digest } : {}), size: record.layer?.size ?? 0, lastUsed });
+    records.push({ key: record.key, kind: record.kind ?? 'step', ...(record.layer ? { layer: record.layer.digest } : {}), size: record.layer?.size ?? 0, lastUsed });
   }
   records.sort((a, b) => b.lastUsed.getTime() - a.lastUsed.getTime());
   let blobBytes = 0;

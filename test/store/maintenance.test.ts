@@ -41,7 +41,7 @@ test('prune by age removes old records and unreferenced blobs but keeps recent w
   t.is(nothingOld.blobsRemoved, 0);
   const later = Date.now() + 2 * 3600_000;
   const report = await pruneCache(p.cache, { olderThanMs: 3600_000, now: later });
-  t.is(report.recordsRemoved, 2);
+  t.is(report.recordsRemoved, 4, 'two step records and the two content records of their layers');
   t.true(report.blobsRemoved >= 2);
   const rebuilt = await buildProject(p);
   t.is(stepsMade(rebuilt).length, 2);
@@ -60,8 +60,8 @@ test('cache ls lists records with their layers; prune parses sizes and ages', as
   const { p } = await built(t);
   const ls = await runCli(['cache', 'ls', '--json', '--cache-dir', p.cache]);
   t.is(ls.code, 0, ls.stderr);
-  const listing = JSON.parse(ls.stdout) as { records: { layer?: string }[] };
-  t.is(listing.records.filter((r) => r.layer).length, 2);
+  const listing = JSON.parse(ls.stdout) as { records: { kind: string; layer?: string }[] };
+  t.is(listing.records.filter((r) => r.kind === 'step' && r.layer).length, 2);
   t.is(parseSize('10GB'), 10e9);
   t.is(parseSize('512MiB'), 512 * 1024 * 1024);
   t.is(parseAge('7d'), 7 * 86400e3);
