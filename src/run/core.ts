@@ -23,7 +23,7 @@ import { prepareHelper, type Helper } from './helper.ts';
 import { planMounts, type MountPlan, type Stub } from './mounts.ts';
 import { mergeUpper, mountOverlay, overlayDirs, probeOverlay, snapshotUpper, unmount, type OverlayDirs, type UpperSnapshot } from './overlay.ts';
 import { OwnerTable, type Owner } from './ownership.ts';
-import { runProcess } from './process.ts';
+import { runProcess, type ProcessResult } from './process.ts';
 import { RootResolver, joinRel, splitPath } from './safe-path.ts';
 import { DEV_NODES, sandboxCommand } from './sandbox.ts';
 import type { AddLayerResult, RunMount, RunResult, SandboxKind, SnapshotKind } from './types.ts';
@@ -139,6 +139,7 @@ export class RootfsCore {
     this.checkUsable();
     await this.commit();
     throwIfAborted(hooks.signal);
+    if (req.argv.length === 0) throw new LadingError(ERROR_CODES.USAGE, 'RUN needs a command');
     const runDir = path.join(this.runs, String(++this.runCount));
     fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
     let keepRunDir = false;
@@ -202,8 +203,11 @@ export class RootfsCore {
       commandMs = await this.execute(c, this.base);
     } catch (err) {
       removeStubs(this.resolver, made);
-      // The command may have changed the root before failing and a diff cannot undo that.
-      this.broken = 'a RUN step failed after changing the root in place (no overlay to discard its changes)';
+      // A command that ran may have changed the root before failing, and a diff cannot undo that.
+      const code = (err as LadingError).code;
+      if (code === ERROR_CODES.RUN_FAILED || code === ERROR_CODES.INTERRUPTED) {
+        this.broken = 'a RUN step failed after changing the root in place (no overlay to discard its changes)';
+      }
       throw err;
     }
     started = performance.now();
@@ -237,9 +241,8 @@ export class RootfsCore {
       hostname: this.config.kind === 'bwrap' ? HOSTNAME : os.hostname(),
     });
     c.notes.push(...cmd.notes);
-    if (c.req.argv.length === 0) throw new LadingError(ERROR_CODES.USAGE, 'RUN needs a command');
     const started = performance.now();
-    let result;
+    let result: ProcessResult;
     try {
       result = await runProcess(cmd.file, cmd.args, { env: cmd.env, cwd: c.runDir, signal: c.hooks.signal, onOutput: c.hooks.onOutput });
     } catch (err) {
