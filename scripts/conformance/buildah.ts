@@ -86,7 +86,8 @@ export class BuildahSession {
     args.push(b.context);
     const r = await this.buildah(args);
     if (r.code === 0) return { ok: true };
-    return { ok: false, message: lastLines(`${r.stdout}\n${r.stderr}`, 15) };
+    const how = r.signal ? `killed by ${r.signal}` : `exit status ${r.code}`;
+    return { ok: false, message: `${lastLines(`${r.stdout}\n${r.stderr}`, 15)}\n(buildah build: ${how})` };
   }
 
   async inspect(tag: string): Promise<BuildahImage> {
@@ -97,11 +98,6 @@ export class BuildahSession {
   /** Write the image to an OCI layout folder under the tag `case`. */
   async exportOci(tag: string, dest: string): Promise<void> {
     await this.must(['push', '-q', tag, `oci:${dest}:case`]);
-  }
-
-  /** Forget one case's image (its cached intermediate layers stay for later cases). */
-  async removeImage(tag: string): Promise<void> {
-    await this.buildah(['rmi', '-f', tag]);
   }
 
   /** Remove every container and image, then the storage itself. */

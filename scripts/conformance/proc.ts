@@ -3,6 +3,8 @@ import { spawn } from 'node:child_process';
 
 export interface ProcResult {
   code: number;
+  /** The signal that ended the program, if one did. */
+  signal?: string;
   stdout: string;
   stderr: string;
 }
@@ -28,7 +30,7 @@ export function runProc(cmd: string, args: string[], options: ProcOptions = {}):
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : -1), stdout, stderr });
+      resolve({ code: code ?? (signal ? 128 : -1), signal: signal ?? undefined, stdout, stderr });
     });
   });
 }

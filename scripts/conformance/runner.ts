@@ -125,7 +125,8 @@ export class ConformanceRun {
       const status: CaseStatus = differences.some((d) => !d.known) ? 'differ' : differences.length > 0 ? 'known' : 'match';
       return result({ status, differences, stale, layers: { buildah: bImage.layers, lading: lImage.layers } });
     } finally {
-      await this.buildah.removeImage(tag);
+      // The image stays until close(): `buildah rmi` also removes untagged parents, which are
+      // the layer cache another case may be building on at that moment.
       if (!this.options.keep) await fs.rm(dir, { recursive: true, force: true });
     }
   }
