@@ -20,11 +20,12 @@ import type { LayerDescriptor, Platform } from '../image/types.ts';
 import { writeDockerArchive } from '../output/docker-archive.ts';
 import { readOciLayoutImage, writeOciLayout } from '../output/oci-layout.ts';
 import { writeOciArchive } from '../output/oci-archive.ts';
-import { writeRootfs } from './local-output.ts';
+import { materializeRootfs } from '../run/index.ts';
 import { gitSource } from '../attest/git.ts';
 import { BlobStore } from '../store/blob-store.ts';
 import { parseReference, type PushResult, type RegistryClient } from '../registry/index.ts';
 import { registryClient, type RegistryOptions } from './registry.ts';
+import { rootfsExecutor } from './run-executor.ts';
 import { RegistryCache, exportCache, parseCacheSpec } from './remote-cache.ts';
 import { CacheIndex } from '../store/cache-index.ts';
 
@@ -81,6 +82,13 @@ export interface BuildOptions extends RegistryOptions {
   sourceDateEpoch?: number;
   /** Labels added to the final image's config. */
   labels?: Record<string, string>;
+  /**
+   * Secrets for `RUN --mount=type=secret,id=ID`: `{ src: FILE }` or `{ env: VARIABLE }`. Their
+   * values never reach a layer, the history, a cache key or a log.
+   */
+  secrets?: Record<string, { src?: string; env?: string }>;
+  /** Run RUN steps with this sandbox instead of the one chosen automatically. */
+  sandbox?: 'bwrap' | 'proot' | 'chroot';
   /**
    * Annotations: `key=value` on each image manifest, `index:key=value` on the index,
    * `manifest:key=value` explicitly on manifests (buildx's --annotation syntax).
@@ -161,6 +169,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const cacheTo = [...(options.cacheTo ?? []), ...(options.cacheRepo ? [options.cacheRepo] : [])].map((c) => parseCacheSpec(c, '--cache-to'));
   const remoteCache = cacheFrom.length > 0 ? new RegistryCache(client, inputs.store, cacheFrom) : undefined;
   const layerWrites = new Map<string, Promise<LayerDescriptor>>();
+  const secrets = await secretFiles(options.secrets ?? {}, inputs.store);
+  const runner = rootfsExecutor(() => inputs.store.makeTempDir('run'), options.sandbox);
   try {
     // One build per platform, all at once: they share the store, the stat cache and every layer
     // whose content does not depend on the platform.
@@ -183,6 +193,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           explain: options.explain,
           remoteCache,
           layerWrites,
+          runner,
+          secrets: secrets.files,
           signal: options.signal,
           onEvent: inputs.platforms.length > 1 && options.onEvent ? (e) => options.onEvent!(withPlatform(e, platform)) : options.onEvent,
         }),
@@ -225,7 +237,41 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     };
   } finally {
     client.close();
+    await secrets.dispose();
   }
+}
+
+/**
+ * Secret id → a file holding it. Secrets from the environment are written to a private file
+ * (mode 0600) in the store's temporary folder and removed when the build ends.
+ */
+async function secretFiles(secrets: Record<string, { src?: string; env?: string }>, store: BlobStore): Promise<{ files: Map<string, string>; dispose(): Promise<void> }> {
+  const files = new Map<string, string>();
+  let dir: string | undefined;
+  for (const [id, spec] of Object.entries(secrets)) {
+    if (spec.src !== undefined) {
+      const file = path.resolve(spec.src);
+      try {
+        await fs.access(file);
+      } catch (err) {
+        throw fsError(ERROR_CODES.USAGE, `read secret "${id}" from`, file, err, 'point --secret src= at a readable file');
+      }
+      files.set(id, file);
+      continue;
+    }
+    const variable = spec.env ?? id;
+    const value = process.env[variable];
+    if (value === undefined) {
+      throw new LadingError(ERROR_CODES.USAGE, `secret "${id}" should come from the environment variable ${variable}, which is not set`, {
+        hint: `set ${variable}, or pass --secret id=${id},src=FILE`,
+      });
+    }
+    dir ??= await store.makeTempDir('secrets');
+    const file = path.join(dir, id.replace(/[^A-Za-z0-9_.-]/g, '_'));
+    await fs.writeFile(file, value, { mode: 0o600 });
+    files.set(id, file);
+  }
+  return { files, dispose: async () => (dir ? fs.rm(dir, { recursive: true, force: true }) : undefined) };
 }
 
 function defaultLevel(compression: Compression | undefined): number {
@@ -354,7 +400,8 @@ async function writeOutputs(item: Image | ImageIndex, outputs: OutputSpec[], tag
       options.onEvent?.({ type: 'output', kind: 'docker', dest, digest: item.digest });
     } else if (output.type === 'local') {
       const dest = path.resolve(output.dest);
-      await writeRootfs(dest, single(), options.signal);
+      const image = single();
+      await materializeRootfs(dest, image.manifest.layers, image.blobs, options.signal);
       options.onEvent?.({ type: 'output', kind: 'local', dest, digest: item.digest });
     } else {
       const result = await client.pushImage(item, tags.map((t) => parseReference(t)));

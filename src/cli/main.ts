@@ -198,6 +198,8 @@ async function buildCommand(args: string[], signal: AbortSignal): Promise<number
     compressionLevel: level === undefined ? undefined : Number(level),
     format: format as BuildOptions['format'],
     labels: keyValues(list('label'), '--label', false),
+    secrets: parseSecrets(list('secret') ?? []),
+    sandbox: parseSandbox(str('sandbox')),
     signal,
     onEvent: renderer.onEvent,
   };
@@ -354,4 +356,27 @@ function buildMetadata(result: BuildResult): Record<string, unknown> {
       config: i.image.manifest.config.digest,
     })),
   };
+}
+
+/** buildx's `--secret id=ID,src=FILE` / `id=ID,env=VAR` (a bare `id=ID` reads the variable ID). */
+function parseSecrets(specs: string[]): Record<string, { src?: string; env?: string }> {
+  const out: Record<string, { src?: string; env?: string }> = {};
+  for (const spec of specs) {
+    const fields: Record<string, string> = {};
+    for (const part of spec.split(',')) {
+      const eq = part.indexOf('=');
+      if (eq < 0) throw usage(`invalid --secret "${spec}"`, 'write --secret id=ID,src=FILE or --secret id=ID,env=VARIABLE');
+      fields[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+    }
+    if (!fields.id) throw usage(`--secret "${spec}" needs id=ID`);
+    const src = fields.src ?? fields.source;
+    out[fields.id] = src !== undefined ? { src } : fields.env !== undefined ? { env: fields.env } : {};
+  }
+  return out;
+}
+
+function parseSandbox(value: string | undefined): 'bwrap' | 'proot' | 'chroot' | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'bwrap' || value === 'proot' || value === 'chroot') return value;
+  throw usage(`unsupported --sandbox "${value}"`, 'use bwrap, proot or chroot');
 }

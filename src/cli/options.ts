@@ -43,6 +43,8 @@ export const BUILD_OPTIONS: OptionDef[] = [
   { name: 'push', type: 'boolean', description: 'Push the image to every -t tag (same as --output type=registry)', peers: { buildx: '--push', kaniko: '(default; --no-push to skip)' } },
   { name: 'build-context', type: 'string', multiple: true, value: 'NAME=oci-layout://DIR', description: 'A named context usable in FROM and COPY --from (repeatable)', peers: { buildx: '--build-context' } },
   { name: 'label', type: 'string', multiple: true, value: 'KEY=VALUE', description: 'Add a label to the image (repeatable)', peers: { buildx: '--label', kaniko: '--label' } },
+  { name: 'secret', type: 'string', multiple: true, value: 'id=ID[,src=FILE|env=VAR]', description: 'A secret for RUN --mount=type=secret,id=ID (repeatable); never in a layer, cache key or log', peers: { buildx: '--secret', kaniko: '(none)' } },
+  { name: 'sandbox', type: 'string', value: 'bwrap|proot|chroot', description: 'How RUN steps are isolated (default: the best this machine allows)' },
   { name: 'annotation', type: 'string', multiple: true, value: '[index:|manifest:]KEY=VALUE', description: 'Add an annotation to the manifests (default) or the index (repeatable)', peers: { buildx: '--annotation' } },
   { name: 'annotate-vcs', type: 'boolean', description: 'Annotate org.opencontainers.image.source, .revision and .created from the git checkout of the context' },
   { name: 'cache-dir', type: 'string', value: 'DIR', description: 'Folder of the layer store and cache (default: $LADING_CACHE_DIR or $XDG_CACHE_HOME/lading)', peers: { kaniko: '--cache-dir' } },

@@ -42,6 +42,9 @@ export function createRenderer(mode: 'plain' | 'quiet', out: NodeJS.WritableStre
           else if (r.type === 'upload-adjusted') write(`upload of ${r.digest.slice(0, 19)} adjusted: ${r.reason}`);
           break;
         }
+        case 'sandbox':
+          write(`RUN steps of stage ${e.stage} run in ${e.description}`);
+          break;
         case 'output':
           write(`wrote ${e.kind === 'registry' ? 'to registry' : e.kind} ${e.dest}`);
           break;

@@ -5,7 +5,8 @@
  * layer and do not move the key chain, so editing a LABEL never rebuilds a layer.
  */
 import fs from 'node:fs/promises';
-import { ERROR_CODES, LadingError, throwIfAborted } from '../errors.ts';
+import path from 'node:path';
+import { ERROR_CODES, LadingError, throwIfAborted, type SourceLocation } from '../errors.ts';
 import type { BuildContext } from '../context/context.ts';
 import type { CopyStep, RunStep, Step, WorkdirStep } from '../frontend/dispatch.ts';
 import { loadDockerfile, type Frontend } from '../frontend/index.ts';
@@ -30,7 +31,8 @@ import { FsIndexer, indexedLayerOf } from './fs-indexer.ts';
 import { baseKey, stepKey, type LayerSettings } from './keys.ts';
 import { ExplainStore, explainMiss, inputsOf, slotId, type SlotState } from './explain.ts';
 import { checkEmulation } from './emulation.ts';
-import type { RunExecutor, RunSession } from './run-executor.ts';
+import type { RunExecutor, RunMount, RunSession } from './run-executor.ts';
+import { materializeRootfs } from '../run/materialize.ts';
 import type { CacheExportEntry, RemoteCache } from './remote-cache.ts';
 import { resolveIds, type Ids } from './users.ts';
 
@@ -47,6 +49,8 @@ export interface EngineOptions {
   resolveImage: (ref: string, platform: Platform) => Promise<Image>;
   /** Executes RUN steps; without one, RUN is an error naming the step. */
   runner?: RunExecutor;
+  /** `RUN --mount=type=secret` sources: secret id → a file holding it. Never part of a key or a layer. */
+  secrets?: ReadonlyMap<string, string>;
   /** Where binfmt_misc handlers are listed (tests point it elsewhere). */
   binfmtDir?: string;
   /** A shared cache (a registry) asked for steps the local cache does not have. */
@@ -500,8 +504,28 @@ class StageRun {
 
   /** What a step reads besides its instruction, described for the key (no image files needed). */
   private async inputs(step: Exclude<Step, { kind: 'config' }>): Promise<StepInputs> {
-    if (step.kind === 'workdir' || step.kind === 'run') return { describe: [], matches: async () => [] };
+    if (step.kind === 'workdir') return { describe: [], matches: async () => [] };
+    if (step.kind === 'run') return { describe: await this.runInputs(step), matches: async () => [] };
     return this.copyInputs(step);
+  }
+
+  /**
+   * What a RUN reads besides its own words: the content of what its bind mounts show (the context
+   * files, another stage, an image). Cache mounts and secrets are not part of the key, as in BuildKit.
+   */
+  private async runInputs(step: RunStep): Promise<string[]> {
+    const lines: string[] = [];
+    for (const m of step.mounts) {
+      if (m.type !== 'bind') continue;
+      if (m.from === undefined) {
+        const source = m.source ?? '.';
+        const matches = await contextMatches(this.o.context, [source], [], step.location, 'RUN --mount=type=bind');
+        lines.push(`bind:${m.target}`, ...(await describeSources(matches)));
+      } else {
+        lines.push(`bind:${m.target}:${(await this.fileSystemOf(m.from)).identity}:${m.source ?? ''}`);
+      }
+    }
+    return lines;
   }
 
   /**
@@ -648,19 +672,160 @@ class StageRun {
         hint: 'install bubblewrap (bwrap) or proot, or run lading as root (chroot)',
       });
     }
+    const mounts = await this.runMounts(step);
     if (!this.session) {
       const session = await this.o.runner.session();
       this.session = session;
       this.b.track(session);
+      this.b.send({ type: 'sandbox', stage: this.node.stage.index, description: session.description });
       const blobs = this.blobs();
       for (const layer of this.layers) await session.addLayer({ descriptor: layer, open: () => blobs.open(layer) });
     }
-    const outcome = await this.session.run(step, [], {
-      signal: this.o.signal,
-      onOutput: (chunk, stream) => this.b.send({ type: 'step-output', ref, stream, text: chunk.toString('utf8') }),
-    });
-    return outcome.entries;
+    try {
+      const outcome = await this.session.run({
+        argv: step.argv,
+        env: step.env,
+        workdir: step.workdir,
+        ...(step.user ? { user: step.user } : {}),
+        network: step.network,
+        mounts,
+        signal: this.o.signal,
+        onOutput: (chunk, stream) => this.b.send({ type: 'step-output', ref, stream, text: chunk.toString('utf8') }),
+      });
+      for (const note of outcome.notes) this.b.send({ type: 'warning', message: `${step.history}: ${note}`, file: step.location.file, line: step.location.line });
+      return outcome.entries;
+    } catch (err) {
+      throw withLocation(err, step.location);
+    }
   }
+
+  /** Host sides of a RUN's mounts: cache folders, bind sources, secret files, heredoc scripts. */
+  private async runMounts(step: RunStep): Promise<RunMount[]> {
+    const out: RunMount[] = [];
+    for (const m of step.mounts) {
+      const target = m.target;
+      switch (m.type) {
+        case 'cache':
+          out.push({
+            type: 'cache',
+            target: target!,
+            cacheRoot: path.join(this.o.store.root, 'cache-mounts'),
+            ...(m.id !== undefined ? { id: m.id } : {}),
+            ...(m.sharing ? { sharing: m.sharing } : {}),
+            readonly: m.readonly,
+            ...(m.mode !== undefined ? { mode: m.mode } : {}),
+            ...(m.uid !== undefined ? { uid: m.uid } : {}),
+            ...(m.gid !== undefined ? { gid: m.gid } : {}),
+          });
+          break;
+        case 'bind':
+          if (m.from === undefined) out.push({ type: 'bind', target: target!, from: await this.contextBindSource(m.source ?? '.', step), rw: !m.readonly });
+          else out.push({ type: 'bind', target: target!, from: await this.bindSource(m.from), ...(m.source ? { source: m.source } : {}), rw: !m.readonly });
+          break;
+        case 'secret': {
+          const secret = this.o.secrets?.get(m.id!);
+          if (!secret) {
+            if (m.required) {
+              throw new LadingError(ERROR_CODES.USAGE, `RUN needs the secret "${m.id}", which was not given`, {
+                location: step.location,
+                hint: `pass it with --secret id=${m.id},src=FILE (or env=VARIABLE)`,
+              });
+            }
+            break;
+          }
+          out.push({
+            type: 'secret',
+            id: m.id!,
+            file: secret,
+            ...(target ? { target } : {}),
+            ...(m.mode !== undefined ? { mode: m.mode } : {}),
+            ...(m.uid !== undefined ? { uid: m.uid } : {}),
+            ...(m.gid !== undefined ? { gid: m.gid } : {}),
+          });
+          break;
+        }
+        case 'tmpfs':
+          out.push({ type: 'tmpfs', target: target!, ...(m.size ? { size: parseTmpfsSize(m.size, step) } : {}) });
+          break;
+        case 'ssh':
+          throw new LadingError(ERROR_CODES.USAGE, 'RUN --mount=type=ssh is not supported', {
+            location: step.location,
+            hint: 'forward credentials as a secret (--mount=type=secret) instead',
+          });
+      }
+    }
+    // `RUN <<EOF` bodies starting with #! run as files the sandbox provides read-only.
+    const scripts = step.heredocFiles.filter((h) => h.path);
+    if (scripts.length > 0) {
+      const dir = await this.tempDir('pipes');
+      for (const h of scripts) await fs.writeFile(path.join(dir, path.basename(h.path!)), h.content, { mode: 0o755 });
+      out.push({ type: 'bind', target: path.posix.dirname(scripts[0]!.path!), from: dir, rw: false });
+    }
+    return out;
+  }
+
+  /** A folder holding what `RUN --mount=type=bind,from=X` shows: a stage's or an image's root. */
+  private async bindSource(from: string): Promise<string> {
+    const src = await this.fileSystemOf(from);
+    const dir = await this.tempDir('bind');
+    await materializeRootfs(dir, src.layers, src.blobs, this.o.signal);
+    return dir;
+  }
+
+  /**
+   * A bind mount from the context shows the context as the build sees it: a copy of `source`
+   * without what .dockerignore excludes (BuildKit's mount shows the context as sent, too).
+   */
+  private async contextBindSource(source: string, step: RunStep): Promise<string> {
+    const matches = await contextMatches(this.o.context, [source], [], step.location, 'RUN --mount=type=bind');
+    const dir = await this.tempDir('bind');
+    const dirModes: [string, number][] = [];
+    for (const match of matches) {
+      const files = match.root.type === 'directory' ? match.entries : [match.root];
+      for (const f of files) {
+        const rel = match.root.type === 'directory' ? (match.root.rel === '' ? f.rel : f.rel.slice(match.root.rel.length + 1)) : path.posix.basename(match.path);
+        const dest = path.join(dir, rel);
+        await fs.mkdir(path.dirname(dest), { recursive: true });
+        if (f.type === 'directory') {
+          await fs.mkdir(dest, { recursive: true });
+          dirModes.push([dest, f.mode]);
+        } else if (f.type === 'symlink') await fs.symlink(f.linkname ?? '', dest);
+        else if (f.source?.kind === 'path') {
+          await fs.copyFile(f.source.path, dest);
+          await fs.chmod(dest, f.mode);
+        }
+      }
+    }
+    // Folder modes last, deepest first, so a read-only folder never blocks filling it.
+    for (const [d, mode] of dirModes.reverse()) await fs.chmod(d, mode);
+    return dir;
+  }
+
+  /** Another stage (by name or index) or an image, as layers and a way to read them. */
+  private async fileSystemOf(from: string): Promise<{ identity: string; layers: LayerDescriptor[]; blobs: BlobSource }> {
+    const stages = this.b.fe.graph.stages;
+    const node = stages.find((n) => n.stage.name !== undefined && n.stage.name === from.toLowerCase()) ?? (/^\d+$/.test(from) ? stages[Number(from)] : undefined);
+    if (node) {
+      const result = await this.b.stage(node.stage.index);
+      return { identity: `stage:${result.key}`, layers: result.layers, blobs: result.blobs };
+    }
+    const image = await this.o.resolveImage(from, this.platform);
+    return { identity: `image:${image.digest}`, layers: layersOf(image), blobs: image.blobs };
+  }
+}
+
+function parseTmpfsSize(size: string, step: RunStep): number {
+  const m = /^(\d+)([kmg]?)b?$/i.exec(size.trim());
+  if (!m) throw new LadingError(ERROR_CODES.DOCKERFILE_INVALID, `invalid tmpfs size "${size}"`, { location: step.location, hint: 'write a size such as 64m' });
+  return Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase());
+}
+
+/** Errors from a step get its Dockerfile location when they have none. */
+function withLocation(err: unknown, location: SourceLocation): unknown {
+  if (err instanceof LadingError && !err.location) {
+    return new LadingError(err.code, err.message, { location, hint: err.hint, cause: err, details: err.details, related: err.related });
+  }
+  return err;
 }
 
 export { runBuild as build };

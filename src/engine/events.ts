@@ -26,6 +26,8 @@ export type BuildEvent =
   | { type: 'step-output'; ref: StepRef; stream: 'stdout' | 'stderr'; text: string }
   | { type: 'layer-progress'; ref: StepRef; bytes: number }
   | { type: 'warning'; message: string; file?: string; line?: number }
+  /** A stage started a sandbox for its RUN steps (only when a RUN misses the cache). */
+  | { type: 'sandbox'; stage: number; description: string }
   /** Pulls, pushes, mounts and retries of the registry client. */
   | { type: 'registry'; event: RegistryEvent }
   /** An output was written (an OCI folder, a tarball, a pushed reference). */

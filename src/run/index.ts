@@ -36,6 +36,7 @@ export type {
   TmpfsMount,
 } from './types.ts';
 export { detectSandbox } from './detect.ts';
+export { materializeRootfs } from './materialize.ts';
 
 export class Rootfs {
   /** The sandbox running this root's steps. */

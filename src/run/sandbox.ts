@@ -146,6 +146,11 @@ function chrootCommand(input: SandboxInput): SandboxCommand {
     if (m.kind === 'tmpfs') {
       lines.push(`${mount} -t tmpfs -o ${m.size !== undefined ? `size=${m.size},` : ''}mode=1777 tmpfs ${at(m.target)}`);
     } else {
+      // A target inside /dev (a #! RUN heredoc at /dev/pipes/NAME) lives on the fresh /dev tmpfs,
+      // which hid the mount point made in the root: make it there.
+      if (m.target === plan.dev || m.target.startsWith(`${plan.dev}/`)) {
+        lines.push(fs.statSync(m.source!).isDirectory() ? `mkdir -p ${at(m.target)}` : `mkdir -p ${shQuote(path.dirname(path.join(root, m.target)))} && : > ${at(m.target)}`);
+      }
       lines.push(`${mount} --bind ${shQuote(m.source!)} ${at(m.target)}`);
       if (m.readonly) lines.push(`${mount} -o remount,bind,ro ${at(m.target)}`);
     }
