@@ -11,9 +11,10 @@ import { remoteItem, type CopyOptions } from './copy.ts';
 import type { EventSink } from './events.ts';
 import { createHttpClient, timeoutFromEnv, withTimeouts, type HttpClient, type HttpClientKind } from './http.ts';
 import type { PlatformSpec } from './platform.ts';
-import { headManifest, pullImage, resolveImage, type ResolvedImage } from './pull.ts';
+import { fetchManifest, headManifest, pullImage, readBlobBytes, resolveImage, type FetchedManifest, type ResolvedImage } from './pull.ts';
 import { KnownBlobs, pushItem, type PushResult } from './push.ts';
 import { parseReference, type ImageReference } from './reference.ts';
+import { listReferrers, pushReferrer, type ReferrerList, type ReferrersVia } from './referrers.ts';
 import { Transport } from './transport.ts';
 import { DEFAULT_CHUNK_SIZE } from './upload.ts';
 
@@ -106,6 +107,36 @@ export class RegistryClient {
   async copy(src: RefInput, dst: RefInput, options: CopyOptions = {}): Promise<PushResult> {
     const item = await remoteItem(this.transport, ref(src), options);
     return this.pushImage(item, [ref(dst)]);
+  }
+
+  /** A manifest or index exactly as the registry serves it, its digest checked. */
+  manifest(reference: RefInput): Promise<FetchedManifest> {
+    const r = ref(reference);
+    return fetchManifest(this.transport, { registry: r.registry, repository: r.repository }, r.identifier);
+  }
+
+  /** A small blob (a config, an attestation) of the reference's repository, verified; at most `limit` bytes. */
+  blob(reference: RefInput, desc: Descriptor, limit?: number): Promise<Buffer> {
+    const r = ref(reference);
+    return readBlobBytes(this.transport, { registry: r.registry, repository: r.repository }, desc, limit);
+  }
+
+  /** The referrers of a manifest in the reference's repository: the referrers API, else the fallback tag. */
+  referrers(reference: RefInput, subjectDigest: string, options: { artifactType?: string } = {}): Promise<ReferrerList> {
+    const r = ref(reference);
+    return listReferrers(this.transport, { registry: r.registry, repository: r.repository }, subjectDigest, options);
+  }
+
+  /**
+   * Push a manifest with a `subject` to the reference's repository and make it findable among the
+   * subject's referrers (by the registry, or in the fallback tag's index when it has no API).
+   */
+  pushReferrer(reference: RefInput, artifact: Image): Promise<{ digest: string; via: ReferrersVia }> {
+    const r = ref(reference);
+    return pushReferrer(this.transport, { registry: r.registry, repository: r.repository }, artifact, async (item, targets) => {
+      const refs = targets.map((x) => parseReference(`${x.repo.registry}/${x.repo.repository}${x.identifier.includes(':') ? '@' : ':'}${x.identifier}`));
+      await pushItem(this.transport, item, refs, this.settings, this.known);
+    });
   }
 
   /** Close idle connections. */

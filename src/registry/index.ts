@@ -12,7 +12,8 @@ export {
 } from './reference.ts';
 export type { RegistryEvent, EventSink } from './events.ts';
 export type { PushResult } from './push.ts';
-export type { ResolvedImage, BlobOrigin } from './pull.ts';
+export type { ResolvedImage, BlobOrigin, FetchedManifest } from './pull.ts';
+export { referrersTag, referrerDescriptor, type ReferrerList, type ReferrersVia } from './referrers.ts';
 export type { CopyOptions } from './copy.ts';
 export { parsePlatform, formatPlatform, hostPlatform, type PlatformSpec } from './platform.ts';
 export { Keychain, defaultKeychain, staticProvider, envProvider, dockerConfigProvider, runCredentialHelper, AUTH_ENV, type DefaultKeychainOptions, type CredentialInput } from './auth/keychain.ts';
