@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { writeFile } from 'node:fs/promises';
 import { build, cacheList, cachePrune, cacheVerify, copy, inspect, pull, push, ERROR_CODES, isLadingError, LadingError, VERSION, type BuildOptions, type BuildResult, type ErrorCode, type OutputSpec, type RegistryOptions } from '../index.ts';
 import { BUILD_OPTIONS, CACHE_OPTIONS, COPY_OPTIONS, INSPECT_OPTIONS, PULL_OPTIONS, PUSH_OPTIONS, COMMANDS, GLOBAL_OPTIONS, helpText, parseArgsConfig, type OptionDef } from './options.ts';
-import { createRenderer, formatBytes } from './progress.ts';
+import { createRenderer, formatBytes, isProgressMode, PROGRESS_MODES, type Renderer } from './progress.ts';
 
 /** Exit statuses: stable, documented in docs/cli.md. */
 export const EXIT = { OK: 0, BUILD: 1, USAGE: 2, REGISTRY: 3, INTERNAL: 70, INTERRUPTED: 130 } as const;
@@ -69,11 +69,26 @@ export async function main(argv: string[]): Promise<number> {
         throw usage(`unknown command "${command}"`, `commands are ${COMMANDS.map((c) => c.name).join(', ')}`);
     }
   } catch (err) {
+    const status = isLadingError(err) ? exitStatusFor(err.code) : EXIT.INTERNAL;
+    // The live view is erased (and the cursor shown) before the error is printed under it.
+    if (activeRenderer?.fail(err, status)) return status;
     return reportError(err);
   } finally {
+    activeRenderer = undefined;
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** The running command's progress renderer, so a failure can close it before the error shows. */
+let activeRenderer: Renderer | undefined;
+
+/** `--progress` and `-q` of a command → its renderer on stderr. */
+function progressFor(v: Record<string, unknown>): Renderer {
+  const requested = (v.progress as string | undefined) ?? 'auto';
+  if (!isProgressMode(requested)) throw usage(`unsupported --progress "${requested}"`, `use ${PROGRESS_MODES.join(', ')}`);
+  activeRenderer = createRenderer(v.quiet ? 'quiet' : requested, process.stderr);
+  return activeRenderer;
 }
 
 function reportError(err: unknown): number {
@@ -153,6 +168,23 @@ async function buildCommand(args: string[], signal: AbortSignal): Promise<number
     process.stdout.write(helpText(COMMANDS.find((c) => c.name === 'build')!));
     return EXIT.OK;
   }
+  const renderer = progressFor(v);
+  const options: BuildOptions = { ...buildOptions(v, positionals), signal, onEvent: renderer.onEvent };
+  const result = await build(options);
+  renderer.done({ kind: 'build', result });
+  const iidfile = v.iidfile as string | undefined;
+  if (iidfile) await writeFile(iidfile, result.digest);
+  const metadataFile = v['metadata-file'] as string | undefined;
+  if (metadataFile) await writeFile(metadataFile, `${JSON.stringify(buildMetadata(result), null, 2)}\n`);
+  process.stdout.write(`${result.digest}\n`);
+  return EXIT.OK;
+}
+
+/**
+ * The parsed `lading build` flags as library options (all but `signal` and `onEvent`): the one
+ * place a CLI option becomes a BuildOptions field (test/api/cli-parity.test.ts checks them all).
+ */
+export function buildOptions(v: Record<string, unknown>, positionals: string[]): BuildOptions {
   if (positionals.length > 1) throw usage(`build takes one context folder, got ${positionals.length}: ${positionals.join(' ')}`);
   const str = (k: string): string | undefined => v[k] as string | undefined;
   const list = (k: string): string[] | undefined => v[k] as string[] | undefined;
@@ -167,14 +199,9 @@ async function buildCommand(args: string[], signal: AbortSignal): Promise<number
   }
   const format = str('format');
   if (format !== undefined && format !== 'oci' && format !== 'docker') throw usage(`unsupported --format "${format}"`, 'use oci or docker');
-  const progressMode = str('progress') ?? 'auto';
-  if (!['auto', 'plain', 'quiet', 'tty'].includes(progressMode)) throw usage(`unsupported --progress "${progressMode}"`, 'use auto, plain or quiet');
-  const quiet = Boolean(v.quiet) || progressMode === 'quiet';
   const outputs = (list('output') ?? []).map(parseOutput);
   const buildContexts = keyValues(list('build-context'), '--build-context', false);
-  const renderer = createRenderer(quiet ? 'quiet' : 'plain', process.stderr);
-
-  const options: BuildOptions = {
+  return {
     ...registryOptions(v),
     push: Boolean(v.push),
     context: positionals[0] ?? '.',
@@ -200,17 +227,7 @@ async function buildCommand(args: string[], signal: AbortSignal): Promise<number
     labels: keyValues(list('label'), '--label', false),
     secrets: parseSecrets(list('secret') ?? []),
     sandbox: parseSandbox(str('sandbox')),
-    signal,
-    onEvent: renderer.onEvent,
   };
-  const result = await build(options);
-  renderer.finish(result);
-  const iidfile = str('iidfile');
-  if (iidfile) await writeFile(iidfile, result.digest);
-  const metadataFile = str('metadata-file');
-  if (metadataFile) await writeFile(metadataFile, `${JSON.stringify(buildMetadata(result), null, 2)}\n`);
-  process.stdout.write(`${result.digest}\n`);
-  return EXIT.OK;
 }
 
 async function cacheCommand(args: string[]): Promise<number> {
@@ -268,9 +285,9 @@ async function pushCommand(args: string[], signal: AbortSignal): Promise<number>
   if (commandHelp('push', v)) return EXIT.OK;
   const [source, ...refs] = positionals;
   if (!source || refs.length === 0) throw usage('push needs an OCI layout folder and at least one reference', 'lading push out/app registry.example.com/team/app:1.0');
-  const renderer = createRenderer(v.quiet || v.progress === 'quiet' ? 'quiet' : 'plain', process.stderr);
+  const renderer = progressFor(v);
   const result = await push(source, refs, { ...registryOptions(v), signal, onEvent: renderer.onEvent });
-  if (!v.quiet) process.stderr.write(`pushed ${result.tags.join(', ')}: ${formatBytes(result.bytesUploaded)} uploaded, ${result.blobsSkipped} blobs already there, ${result.blobsMounted} mounted\n`);
+  renderer.done({ kind: 'push', result });
   process.stdout.write(`${result.digest}\n`);
   return EXIT.OK;
 }
@@ -279,7 +296,7 @@ async function pullCommand(args: string[], signal: AbortSignal): Promise<number>
   const { values: v, positionals } = parse(args, PULL_OPTIONS);
   if (commandHelp('pull', v)) return EXIT.OK;
   if (positionals.length !== 1) throw usage('pull needs one reference', 'lading pull docker.io/library/alpine:3.20');
-  const renderer = createRenderer(v.quiet || v.progress === 'quiet' ? 'quiet' : 'plain', process.stderr);
+  const renderer = progressFor(v);
   const result = await pull(positionals[0]!, {
     ...registryOptions(v),
     platform: v.platform as string | undefined,
@@ -288,6 +305,7 @@ async function pullCommand(args: string[], signal: AbortSignal): Promise<number>
     signal,
     onEvent: renderer.onEvent,
   });
+  renderer.done({ kind: 'pull', result });
   process.stdout.write(`${result.digest}\n`);
   return EXIT.OK;
 }
@@ -325,7 +343,7 @@ async function copyCommand(args: string[], signal: AbortSignal): Promise<number>
   const { values: v, positionals } = parse(args, COPY_OPTIONS);
   if (commandHelp('copy', v)) return EXIT.OK;
   if (positionals.length !== 2) throw usage('copy needs a source and a destination reference');
-  const renderer = createRenderer(v.quiet || v.progress === 'quiet' ? 'quiet' : 'plain', process.stderr);
+  const renderer = progressFor(v);
   const result = await copy(positionals[0]!, positionals[1]!, {
     ...registryOptions(v),
     allPlatforms: Boolean(v.all),
@@ -333,7 +351,7 @@ async function copyCommand(args: string[], signal: AbortSignal): Promise<number>
     signal,
     onEvent: renderer.onEvent,
   });
-  if (!v.quiet) process.stderr.write(`copied to ${result.tags.join(', ')}: ${formatBytes(result.bytesUploaded)} uploaded, ${result.blobsMounted} mounted, ${result.blobsSkipped} already there\n`);
+  renderer.done({ kind: 'copy', result });
   process.stdout.write(`${result.digest}\n`);
   return EXIT.OK;
 }

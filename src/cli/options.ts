@@ -60,7 +60,7 @@ export const BUILD_OPTIONS: OptionDef[] = [
   { name: 'iidfile', type: 'string', value: 'FILE', description: 'Write the image digest (the index digest for several platforms) to FILE', peers: { buildx: '--iidfile', kaniko: '--digest-file' } },
   { name: 'metadata-file', type: 'string', value: 'FILE', description: 'Write the digest, tags and per-platform descriptors to FILE as JSON', peers: { buildx: '--metadata-file', kaniko: '--image-name-with-digest-file' } },
   { name: 'quiet', short: 'q', type: 'boolean', description: 'Print only the image digest', peers: { buildx: '-q, --quiet' } },
-  { name: 'progress', type: 'string', value: 'auto|plain|quiet', description: 'How to show progress (default auto)', peers: { buildx: '--progress', kaniko: '--verbosity' } },
+  { name: 'progress', type: 'string', value: 'auto|tty|plain|json|quiet', description: 'How to show progress on stderr: a live view (tty), one line per event (plain), JSON lines (json) or nothing; auto is tty on a terminal, else plain', peers: { buildx: '--progress', kaniko: '--verbosity' } },
   ...REGISTRY_OPTIONS,
   ...common,
 ];
@@ -68,7 +68,7 @@ export const BUILD_OPTIONS: OptionDef[] = [
 export const PUSH_OPTIONS: OptionDef[] = [
   ...REGISTRY_OPTIONS,
   { name: 'quiet', short: 'q', type: 'boolean', description: 'Print only the digest' },
-  { name: 'progress', type: 'string', value: 'auto|plain|quiet', description: 'How to show progress (default auto)' },
+  { name: 'progress', type: 'string', value: 'auto|tty|plain|json|quiet', description: 'How to show progress on stderr (default auto: tty on a terminal, else plain)' },
   ...common,
 ];
 export const PULL_OPTIONS: OptionDef[] = [
