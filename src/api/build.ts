@@ -27,6 +27,7 @@ import { parseReference, type PushResult, type RegistryClient } from '../registr
 import { registryClient, type RegistryOptions } from './registry.ts';
 import { rootfsExecutor } from './run-executor.ts';
 import { RegistryCache, exportCache, parseCacheSpec } from './remote-cache.ts';
+import { withAttestations } from './attestations.ts';
 import { CacheIndex } from '../store/cache-index.ts';
 
 /** Where a build's image goes. */
@@ -96,6 +97,23 @@ export interface BuildOptions extends RegistryOptions {
   annotations?: string[];
   /** Fill org.opencontainers.image.source, .revision and .created from the context's git checkout. */
   annotateVcs?: boolean;
+  /**
+   * Attach an SBOM (SPDX 2.3 JSON in an in-toto statement) of each platform's image, from a scan
+   * of its layers. Default: on when pushing, off otherwise.
+   */
+  sbom?: boolean;
+  /**
+   * Attach SLSA provenance v1: `min` records the Dockerfile, platforms, target, base image and
+   * context digests and the git source; `max` adds build arguments (which may hold secrets) and
+   * labels. Default: `min` when pushing, none otherwise.
+   */
+  provenance?: 'min' | 'max' | false;
+  /**
+   * How attestations are attached: `index` (default; attestation manifests in the image index, as
+   * BuildKit does, so a single-platform image becomes an index) or `referrers` (OCI 1.1 artifacts
+   * whose subject is the image, through the referrers API or its fallback tag).
+   */
+  attestAs?: 'index' | 'referrers';
   signal?: AbortSignal;
   onEvent?: (event: BuildEvent) => void;
 }
@@ -215,16 +233,21 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       const r = await exportCache(client, location, entries, layeredBlobs(results.map((x) => x.blobs)));
       cacheExported.push({ ref: `${location.repository.registry}/${location.repository.repository}:${location.prefix}-*`, ...r });
     }
-    const pushed = await writeOutputs(item, outputs, tags, client, options);
+    // SBOM and provenance join the index, or follow the outputs as referrers, when asked for.
+    const { item: attested, pushed } = await withAttestations(
+      item,
+      { options, outputs, tags, epoch, images, bases: results.map((r) => r.bases), context: inputs.context, dockerfile: inputs.dockerfile, indexAnnotations: annotations.index, client, onWarning: (message) => options.onEvent?.({ type: 'warning', message }) },
+      (it) => writeOutputs(it, outputs, tags, client, options),
+    );
     const layerSizes = new Map<string, number>();
     for (const { image } of images) {
       layerSizes.set(image.manifest.config.digest, image.manifest.config.size);
       for (const l of image.manifest.layers) layerSizes.set(l.digest, l.size);
     }
     return {
-      digest: item.digest,
+      digest: attested.digest,
       image: images[0]!.image,
-      ...(index ? { index } : {}),
+      ...('index' in attested ? { index: attested } : {}),
       images,
       size: [...layerSizes.values()].reduce((n, x) => n + x, 0),
       tags,
