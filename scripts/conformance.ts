@@ -9,7 +9,7 @@
  */
 import { loadCases } from './conformance/cases.ts';
 import { formatCase, summaryLine } from './conformance/report.ts';
-import { ConformanceRun, type CaseResult } from './conformance/runner.ts';
+import { ConformanceRun, scheduleOrder, type CaseResult } from './conformance/runner.ts';
 import { execFileSync } from 'node:child_process';
 
 // test/helpers/tools.ts says the same, but importing it loads ava, which refuses to run outside its CLI.
@@ -40,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write('conformance: run as root (buildah with chroot isolation and umoci unpack keeping owners need it)\n');
     return 2;
   }
-  const cases = loadCases().filter((c) => (!ciOnly || c.spec.ci) && (names.length === 0 || names.some((n) => c.name.includes(n))));
+  const cases = scheduleOrder(loadCases()).filter((c) => (!ciOnly || c.spec.ci) && (names.length === 0 || names.some((n) => c.name.includes(n))));
   if (cases.length === 0) {
     process.stderr.write('conformance: no case selected\n');
     return 2;

@@ -40,52 +40,65 @@ export interface RunOptions {
   log?: (line: string) => void;
 }
 
+type BaseOutcome = { base: BaseImage } | { unavailable: string } | { error: Error };
+
 export class ConformanceRun {
+  private readonly bases = new Map<BaseKind, Promise<BaseOutcome>>();
+
   private constructor(
     readonly workDir: string,
     private readonly buildah: BuildahSession,
-    private readonly bases: Map<BaseKind, BaseImage>,
-    private readonly unavailable: Map<BaseKind, string>,
     private readonly globalKnown: KnownDifference[],
     private readonly options: RunOptions,
   ) {}
 
-  /** Prepare what `cases` need: bases are made (or read from .cache) and imported into buildah once. */
+  /**
+   * Start preparing what `cases` need: each base is made (or read from .cache) and imported into
+   * buildah once, in the background, so cases on busybox start while the Debian base is imported.
+   */
   static async open(cases: Case[], options: RunOptions = {}): Promise<ConformanceRun> {
     const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'lading-conformance-'));
     const buildah = await BuildahSession.open(path.join(workDir, 'buildah'));
-    const bases = new Map<BaseKind, BaseImage>();
-    const unavailable = new Map<BaseKind, string>();
-    const kinds = new Set(cases.flatMap((c) => basesOf(c)));
-    try {
-      for (const kind of kinds) {
+    const run = new ConformanceRun(workDir, buildah, loadGlobalKnown(), options);
+    for (const kind of new Set(cases.flatMap((c) => basesOf(c)))) void run.base(kind);
+    return run;
+  }
+
+  /** The base of this kind, ready in buildah's storage; never rejects. */
+  private base(kind: BaseKind): Promise<BaseOutcome> {
+    let outcome = this.bases.get(kind);
+    if (!outcome) {
+      outcome = (async (): Promise<BaseOutcome> => {
         let base: BaseImage;
         try {
-          options.log?.(`base ${kind}: preparing`);
+          this.options.log?.(`base ${kind}: preparing`);
           base = await makeBase(kind);
         } catch (err) {
-          unavailable.set(kind, `the ${kind} base could not be made here: ${(err as Error).message.split('\n')[0]}`);
-          continue;
+          return { unavailable: `the ${kind} base could not be made here: ${(err as Error).message.split('\n')[0]}` };
         }
-        await buildah.importBase(base);
-        bases.set(kind, base);
-      }
-    } catch (err) {
-      await buildah.close();
-      await fs.rm(workDir, { recursive: true, force: true });
-      throw err;
+        try {
+          await this.buildah.importBase(base);
+        } catch (err) {
+          return { error: err as Error };
+        }
+        return { base };
+      })();
+      this.bases.set(kind, outcome);
     }
-    return new ConformanceRun(workDir, buildah, bases, unavailable, loadGlobalKnown(), options);
+    return outcome;
   }
 
   async runCase(c: Case): Promise<CaseResult> {
     const started = Date.now();
     const result = (r: Omit<CaseResult, 'name' | 'ms' | 'phases'>): CaseResult => ({ name: c.name, ms: Date.now() - started, phases, ...r });
     const phases: Record<string, number> = {};
-    for (const kind of basesOf(c)) {
-      const why = this.unavailable.get(kind);
-      if (why) return result({ status: 'skipped', differences: [], stale: [], skipReason: why });
+    const bases: BaseImage[] = [];
+    for (const outcome of await Promise.all(basesOf(c).map((k) => this.base(k)))) {
+      if ('error' in outcome) throw outcome.error;
+      if ('unavailable' in outcome) return result({ status: 'skipped', differences: [], stale: [], skipReason: outcome.unavailable });
+      bases.push(outcome.base);
     }
+    if (Date.now() - started > 100) phases['waiting for bases'] = Date.now() - started;
 
     const dir = path.join(this.workDir, 'cases', c.name);
     const context = await prepareContext(c, path.join(dir, 'context'));
@@ -102,7 +115,7 @@ export class ConformanceRun {
         timed('buildah build', this.buildah.build({ dockerfile: path.join(c.dir, c.spec.buildahDockerfile?.file ?? 'Dockerfile'), context, tag, buildArgs, target: c.spec.target })),
         timed('lading build', ladingBuild({
           dockerfile: path.join(c.dir, 'Dockerfile'), context, dest: ladingOci, cacheDir: path.join(this.workDir, 'lading-cache'),
-          bases: [...this.bases.values()], buildArgs, target: c.spec.target,
+          bases, buildArgs, target: c.spec.target,
         })),
       ]);
       if (!b.ok || !l.ok) {
@@ -132,10 +145,17 @@ export class ConformanceRun {
   }
 
   async close(): Promise<void> {
+    await Promise.all(this.bases.values());
     await this.buildah.close();
     if (!this.options.keep) await fs.rm(this.workDir, { recursive: true, force: true });
     else this.options.log?.(`kept ${this.workDir}`);
   }
+}
+
+/** Cases on the Debian base first: they take longest, and the small ones fill in beside them. */
+export function scheduleOrder(cases: Case[]): Case[] {
+  const heavy = (c: Case): number => (basesOf(c).includes('debian') ? 0 : 1);
+  return [...cases].sort((a, b) => heavy(a) - heavy(b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 function basesOf(c: Case): BaseKind[] {

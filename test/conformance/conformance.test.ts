@@ -6,12 +6,12 @@
  */
 import { loadCases, type Case } from '../../scripts/conformance/cases.ts';
 import { formatCase } from '../../scripts/conformance/report.ts';
-import { ConformanceRun, type CaseResult } from '../../scripts/conformance/runner.ts';
+import { ConformanceRun, scheduleOrder, type CaseResult } from '../../scripts/conformance/runner.ts';
 import { IN_CI, testNeeding } from '../helpers/tools.ts';
 
 const test = testNeeding(['buildah', 'umoci', 'skopeo', 'tar'], 'conformance against buildah');
 const full = process.env.LADING_CONFORMANCE === 'full';
-const cases = loadCases().filter((c) => full || c.spec.ci);
+const cases = scheduleOrder(loadCases().filter((c) => full || c.spec.ci));
 const isRoot = process.getuid?.() === 0;
 
 /** Two cases at a time: buildah waits more than it computes, and CI has two cores. */
