@@ -10,6 +10,8 @@
 export { build, defaultCacheDir, sourceDateEpoch } from './api/build.ts';
 export type { BuildOptions, BuildResult, OutputSpec, PlatformImage } from './api/build.ts';
 export { cacheList, cachePrune, cacheVerify } from './api/cache.ts';
+export { readAttestations, readSbom, readProvenance, verifyAttestations } from './api/attestation-reader.ts';
+export type { AttestationReport, AttachedDocument, AttestationVerifyReport, FoundAttestation, ReadAttestationsOptions, SpdxDocument, SlsaProvenance, InTotoStatement } from './api/attestation-reader.ts';
 export { push, pull, inspect, copy } from './api/registry.ts';
 export type { RegistryOptions, TransferOptions, PullOptions, PullResult, InspectResult } from './api/registry.ts';
 export type { PushResult, RegistryEvent, CredentialInput } from './registry/index.ts';

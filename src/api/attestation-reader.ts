@@ -22,6 +22,8 @@ import { parseReference, referrerDescriptor, type ImageReference } from '../regi
 import { ATTESTATION_MANIFEST, INTOTO_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION, REFERENCE_DIGEST_ANNOTATION, REFERENCE_TYPE_ANNOTATION } from './attestations.ts';
 import { registryClient, type TransferOptions } from './registry.ts';
 
+export type { InTotoStatement, SlsaProvenance, SpdxDocument };
+
 export interface ReadAttestationsOptions extends TransferOptions {
   /** Only the image of this platform (`os/arch[/variant]`). */
   platform?: string;
@@ -53,7 +55,7 @@ export interface AttestationReport {
   problems: string[];
 }
 
-export interface VerifyReport extends AttestationReport {
+export interface AttestationVerifyReport extends AttestationReport {
   ok: boolean;
 }
 
@@ -84,7 +86,7 @@ export async function readAttestations(reference: string, options: ReadAttestati
 }
 
 /** Every attestation checked against the image it describes; `ok` only when there is at least one and nothing is wrong. */
-export async function verifyAttestations(reference: string, options: ReadAttestationsOptions = {}): Promise<VerifyReport> {
+export async function verifyAttestations(reference: string, options: ReadAttestationsOptions = {}): Promise<AttestationVerifyReport> {
   const report = await readAttestations(reference, options);
   const problems = [...report.problems];
   if (report.attestations.length === 0 && problems.length === 0) problems.push(`no attestations are attached to ${report.reference}`);
