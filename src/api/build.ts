@@ -25,6 +25,7 @@ import { gitSource } from '../attest/git.ts';
 import { BlobStore } from '../store/blob-store.ts';
 import { parseReference, type PushResult, type RegistryClient } from '../registry/index.ts';
 import { registryClient, type RegistryOptions } from './registry.ts';
+import { cancellable } from './cancel.ts';
 import { rootfsExecutor } from './run-executor.ts';
 import { RegistryCache, exportCache, parseCacheSpec } from './remote-cache.ts';
 import { withAttestations } from './attestations.ts';
@@ -163,7 +164,16 @@ export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): number {
   return Number(raw);
 }
 
+/**
+ * Build an image from a Dockerfile and write it to every output (an OCI folder, a tarball, a
+ * registry). Rejects with a `LadingError`; with `INTERRUPTED` once `options.signal` aborts, after
+ * removing the build's temporary files (an aborted push tags nothing it had not finished).
+ */
 export async function build(options: BuildOptions): Promise<BuildResult> {
+  return cancellable(options.signal, 'build', () => buildImage(options));
+}
+
+async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const outputs = [...(options.outputs ?? [])];
   if (options.push && !outputs.some((o) => o.type === 'registry')) outputs.push({ type: 'registry' });
   const tags = options.tags ?? [];

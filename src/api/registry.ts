@@ -13,6 +13,7 @@ import { readOciLayoutItem, writeOciLayout } from '../output/oci-layout.ts';
 import { RegistryClient, defaultKeychain, parseReference, type CredentialInput, type PushResult } from '../registry/index.ts';
 import { BlobStore } from '../store/blob-store.ts';
 import { defaultCacheDir } from './build.ts';
+import { cancellable } from './cancel.ts';
 
 export interface RegistryOptions {
   /** Hosts to reach over plain http or unverified TLS (loopback hosts may always use http). */
@@ -46,14 +47,16 @@ export interface TransferOptions extends RegistryOptions {
 
 /** Push an image (or an OCI layout folder, optionally `DIR:TAG`) to one or more references. */
 export async function push(source: Image | ImageIndex | string, refs: string[], options: TransferOptions = {}): Promise<PushResult> {
-  if (refs.length === 0) throw new LadingError(ERROR_CODES.USAGE, 'push needs at least one destination reference', { hint: 'name it like registry.example.com/team/app:1.0' });
-  const item = typeof source === 'string' ? await readLayoutArgument(source) : source;
-  const client = registryClient(options, options.onEvent, options.signal);
-  try {
-    return await client.pushImage(item, refs.map((r) => parseReference(r)));
-  } finally {
-    client.close();
-  }
+  return cancellable(options.signal, 'push', async () => {
+    if (refs.length === 0) throw new LadingError(ERROR_CODES.USAGE, 'push needs at least one destination reference', { hint: 'name it like registry.example.com/team/app:1.0' });
+    const item = typeof source === 'string' ? await readLayoutArgument(source) : source;
+    const client = registryClient(options, options.onEvent, options.signal);
+    try {
+      return await client.pushImage(item, refs.map((r) => parseReference(r)));
+    } finally {
+      client.close();
+    }
+  });
 }
 
 /** `DIR`, `DIR:TAG` or `DIR@DIGEST` of an OCI layout folder: an image, or an index with all its images. */
@@ -82,17 +85,19 @@ export interface PullResult {
 
 /** Pull an image into the store (and, with `dest`, into an OCI layout folder tagged with its reference). */
 export async function pull(reference: string, options: PullOptions = {}): Promise<PullResult> {
-  const ref = parseReference(reference);
-  const store = await BlobStore.open(options.cacheDir ?? defaultCacheDir());
-  const client = registryClient(options, options.onEvent, options.signal);
-  try {
-    const platform = options.platform ? parsePlatform(options.platform) : hostPlatform();
-    const image = await client.pullImage(ref, { platform, store, lazy: false });
-    if (options.dest) await writeOciLayout(path.resolve(options.dest), [{ item: image, refName: ref.tag ?? 'latest' }]);
-    return { digest: image.digest, image, reference: ref.toString() };
-  } finally {
-    client.close();
-  }
+  return cancellable(options.signal, 'pull', async () => {
+    const ref = parseReference(reference);
+    const store = await BlobStore.open(options.cacheDir ?? defaultCacheDir());
+    const client = registryClient(options, options.onEvent, options.signal);
+    try {
+      const platform = options.platform ? parsePlatform(options.platform) : hostPlatform();
+      const image = await client.pullImage(ref, { platform, store, lazy: false });
+      if (options.dest) await writeOciLayout(path.resolve(options.dest), [{ item: image, refName: ref.tag ?? 'latest' }]);
+      return { digest: image.digest, image, reference: ref.toString() };
+    } finally {
+      client.close();
+    }
+  });
 }
 
 export interface InspectResult {
@@ -133,13 +138,15 @@ export async function inspect(reference: string, options: TransferOptions & { pl
 
 /** Copy an image (or with `allPlatforms`, a whole index) between registries, streaming. */
 export async function copy(source: string, destination: string, options: TransferOptions & { allPlatforms?: boolean; platform?: string } = {}): Promise<PushResult> {
-  const client = registryClient(options, options.onEvent, options.signal);
-  try {
-    return await client.copy(parseReference(source), parseReference(destination), {
-      allPlatforms: options.allPlatforms,
-      ...(options.platform ? { platform: parsePlatform(options.platform) } : {}),
-    });
-  } finally {
-    client.close();
-  }
+  return cancellable(options.signal, 'copy', async () => {
+    const client = registryClient(options, options.onEvent, options.signal);
+    try {
+      return await client.copy(parseReference(source), parseReference(destination), {
+        allPlatforms: options.allPlatforms,
+        ...(options.platform ? { platform: parsePlatform(options.platform) } : {}),
+      });
+    } finally {
+      client.close();
+    }
+  });
 }

@@ -48,9 +48,15 @@ export async function main(argv: string[]): Promise<number> {
   }
   void GLOBAL_OPTIONS;
   const controller = new AbortController();
-  const onSignal = (): void => controller.abort(new Error('interrupted'));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // The first Ctrl-C cancels (temporary files removed, exit 130); a second one leaves at once.
+  // `on`, not `once`: with no listener of ours left, signal-exit (used to restore the cursor)
+  // would kill the process before the build could clean up.
+  const onSignal = (): void => {
+    if (controller.signal.aborted) process.exit(EXIT.INTERRUPTED);
+    controller.abort(new Error('interrupted'));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     switch (command) {
       case 'build':
