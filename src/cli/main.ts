@@ -6,6 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { build, cacheList, cachePrune, cacheVerify, copy, inspect, pull, push, ERROR_CODES, isLadingError, LadingError, VERSION, type BuildOptions, type BuildResult, type ErrorCode, type OutputSpec, type RegistryOptions } from '../index.ts';
 import { BUILD_OPTIONS, CACHE_OPTIONS, COPY_OPTIONS, INSPECT_OPTIONS, PULL_OPTIONS, PUSH_OPTIONS, COMMANDS, GLOBAL_OPTIONS, helpText, parseArgsConfig, type OptionDef } from './options.ts';
 import { createRenderer, formatBytes, isProgressMode, PROGRESS_MODES, type Renderer } from './progress.ts';
+import { attestCommand, attestationBuildOptions, normalizeAttestFlags, provenanceCommand, sbomCommand } from './attest.ts';
 
 /** Exit statuses: stable, documented in docs/cli.md. */
 export const EXIT = { OK: 0, BUILD: 1, USAGE: 2, REGISTRY: 3, INTERNAL: 70, INTERRUPTED: 130 } as const;
@@ -71,6 +72,12 @@ export async function main(argv: string[]): Promise<number> {
         return await inspectCommand(rest, controller.signal);
       case 'copy':
         return await copyCommand(rest, controller.signal);
+      case 'sbom':
+        return await sbomCommand(rest, { signal: controller.signal, registryOptions });
+      case 'provenance':
+        return await provenanceCommand(rest, { signal: controller.signal, registryOptions });
+      case 'attest':
+        return await attestCommand(rest, { signal: controller.signal, registryOptions });
       default:
         throw usage(`unknown command "${command}"`, `commands are ${COMMANDS.map((c) => c.name).join(', ')}`);
     }
@@ -169,7 +176,7 @@ export function parseOutput(spec: string): OutputSpec {
 }
 
 async function buildCommand(args: string[], signal: AbortSignal): Promise<number> {
-  const { values: v, positionals } = parse(args, BUILD_OPTIONS);
+  const { values: v, positionals } = parse(normalizeAttestFlags(args), BUILD_OPTIONS);
   if (v.help) {
     process.stdout.write(helpText(COMMANDS.find((c) => c.name === 'build')!));
     return EXIT.OK;
@@ -233,6 +240,7 @@ export function buildOptions(v: Record<string, unknown>, positionals: string[]):
     labels: keyValues(list('label'), '--label', false),
     secrets: parseSecrets(list('secret') ?? []),
     sandbox: parseSandbox(str('sandbox')),
+    ...attestationBuildOptions(v),
   };
 }
 

@@ -47,6 +47,9 @@ export const BUILD_OPTIONS: OptionDef[] = [
   { name: 'sandbox', type: 'string', value: 'bwrap|proot|chroot', description: 'How RUN steps are isolated (default: the best this machine allows)' },
   { name: 'annotation', type: 'string', multiple: true, value: '[index:|manifest:]KEY=VALUE', description: 'Add an annotation to the manifests (default) or the index (repeatable)', peers: { buildx: '--annotation' } },
   { name: 'annotate-vcs', type: 'boolean', description: 'Annotate org.opencontainers.image.source, .revision and .created from the git checkout of the context' },
+  { name: 'sbom', type: 'string', value: '[=true|false]', description: 'Attach an SPDX SBOM of each platform\'s image (default: on with --push)', peers: { buildx: '--sbom' } },
+  { name: 'provenance', type: 'string', value: 'min|max|false', description: 'Attach SLSA provenance; max adds build arguments and labels (default: min with --push)', peers: { buildx: '--provenance' } },
+  { name: 'attest-as', type: 'string', value: 'index|referrers', description: 'Attach attestations in the image index (default, as BuildKit) or as OCI 1.1 referrers' },
   { name: 'cache-dir', type: 'string', value: 'DIR', description: 'Folder of the layer store and cache (default: $LADING_CACHE_DIR or $XDG_CACHE_HOME/lading)', peers: { kaniko: '--cache-dir' } },
   { name: 'no-cache', type: 'boolean', description: 'Run every step, ignoring the cache', peers: { buildx: '--no-cache', kaniko: '--cache=false' } },
   { name: 'no-cache-filter', type: 'string', multiple: true, value: 'STAGE', description: 'Run every step of this stage (repeatable)', peers: { buildx: '--no-cache-filter' } },
@@ -90,6 +93,26 @@ export const COPY_OPTIONS: OptionDef[] = [
   ...PUSH_OPTIONS,
 ];
 
+export const SBOM_OPTIONS: OptionDef[] = [
+  { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'Only the image of this platform' },
+  { name: 'statement', type: 'boolean', description: 'Print the whole in-toto statement, not just its predicate' },
+  { name: 'packages', type: 'boolean', description: 'Print one package a line: name, version, purl' },
+  ...REGISTRY_OPTIONS,
+  ...common,
+];
+export const PROVENANCE_OPTIONS: OptionDef[] = [
+  { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'Only the image of this platform' },
+  { name: 'statement', type: 'boolean', description: 'Print the whole in-toto statement, not just its predicate' },
+  ...REGISTRY_OPTIONS,
+  ...common,
+];
+export const ATTEST_OPTIONS: OptionDef[] = [
+  { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'Only the image of this platform' },
+  { name: 'json', type: 'boolean', description: 'Print the result as JSON' },
+  ...REGISTRY_OPTIONS,
+  ...common,
+];
+
 export const CACHE_OPTIONS: OptionDef[] = [
   { name: 'cache-dir', type: 'string', value: 'DIR', description: 'Folder of the layer store and cache' },
   { name: 'keep-storage', type: 'string', value: 'SIZE', description: 'prune: keep at most SIZE (e.g. 10GB), least recently used first', peers: { buildx: 'builder prune --keep-storage' } },
@@ -106,6 +129,9 @@ export const COMMANDS: CommandDef[] = [
   { name: 'inspect', usage: 'lading inspect [OPTIONS] REF', summary: "Show an image's manifest and config without downloading layers", options: INSPECT_OPTIONS },
   { name: 'copy', usage: 'lading copy [OPTIONS] SRC DST', summary: 'Copy an image between registries without touching disk', options: COPY_OPTIONS },
   { name: 'cache', usage: 'lading cache ls|prune|verify [OPTIONS]', summary: 'List, prune or verify the local layer cache', options: CACHE_OPTIONS },
+  { name: 'sbom', usage: 'lading sbom [OPTIONS] REF|oci:DIR[:TAG]', summary: 'Print the SBOM attached to an image', options: SBOM_OPTIONS },
+  { name: 'provenance', usage: 'lading provenance [OPTIONS] REF|oci:DIR[:TAG]', summary: 'Print the provenance attached to an image', options: PROVENANCE_OPTIONS },
+  { name: 'attest', usage: 'lading attest verify|ls [OPTIONS] REF|oci:DIR[:TAG]', summary: "Check that an image's attestations describe its manifests", options: ATTEST_OPTIONS },
 ];
 
 export const GLOBAL_OPTIONS: OptionDef[] = [
