@@ -306,8 +306,9 @@ export function referrerArtifact(subject: Image, statement: MadeStatement, epoch
     manifest,
     manifestBytes,
     digest: sha256(manifestBytes),
-    // An artifact's config is the empty blob `{}`; this parsed form is never read (push and layouts use configBytes).
-    config: { architecture: 'unknown', os: 'unknown', rootfs: { type: 'layers', diff_ids: [] } },
+    // An artifact's config is the empty blob `{}`. This parsed form is never read as a config (push
+    // and layouts use configBytes); its empty os and architecture keep a platform off descriptors.
+    config: { architecture: '', os: '', rootfs: { type: 'layers', diff_ids: [] } },
     configBytes,
     blobs: memoryBlobs(new Map([[statement.digest, statement.bytes]])),
   };
