@@ -15,7 +15,7 @@ export type { AttestationReport, AttachedDocument, AttestationVerifyReport, Foun
 export { push, pull, inspect, copy } from './api/registry.ts';
 export type { RegistryOptions, TransferOptions, PullOptions, PullResult, InspectResult } from './api/registry.ts';
 export type { PushResult, RegistryEvent, CredentialInput } from './registry/index.ts';
-export type { CacheListing, PruneReport, VerifyReport, PruneOptions } from './api/cache.ts';
+export type { CacheListing, PruneReport, VerifyReport, PruneOptions, CacheDirOption } from './api/cache.ts';
 export type { BuildEvent, StepRef } from './engine/events.ts';
 export type { StepReport } from './engine/build.ts';
 export { LadingError, ERROR_CODES, isLadingError } from './errors.ts';

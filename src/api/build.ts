@@ -49,6 +49,7 @@ export interface BuildOptions extends RegistryOptions {
   file?: string;
   /** Image names (`name:tag`), used by outputs that record names. */
   tags?: string[];
+  /** `ARG` values by name (`--build-arg`); they override the Dockerfile's defaults. */
   buildArgs?: Record<string, string>;
   /** Build this stage (by name) instead of the last one. */
   target?: string;
@@ -57,6 +58,7 @@ export interface BuildOptions extends RegistryOptions {
    * joined in an index. Defaults to this machine's platform.
    */
   platform?: string | string[];
+  /** Where the image goes (`--output`); none means the image stays in the store only. */
   outputs?: OutputSpec[];
   /** Push the image to every tag (the same as an output of type registry). */
   push?: boolean;
@@ -67,7 +69,9 @@ export interface BuildOptions extends RegistryOptions {
   buildContexts?: Record<string, string>;
   /** Folder of the blob store and cache; default $LADING_CACHE_DIR or $XDG_CACHE_HOME/lading. */
   cacheDir?: string;
+  /** Run every step, ignoring the local and shared caches (`--no-cache`). */
   noCache?: boolean;
+  /** Stages (by name or index) whose steps always run (`--no-cache-filter`). */
   noCacheFilter?: string[];
   /** Say, for every step that misses the cache, what changed since it last ran. */
   explain?: boolean;
@@ -77,8 +81,11 @@ export interface BuildOptions extends RegistryOptions {
   cacheTo?: string[];
   /** kaniko's short form: read and write the shared cache in REPO. */
   cacheRepo?: string;
+  /** Layer compression: `gzip` (default), `zstd` or `none`. */
   compression?: Compression;
+  /** gzip 1-9 (default 6), zstd 1-19 (default 3). */
   compressionLevel?: number;
+  /** Media types of manifests and layers: `oci` (default) or `docker`. */
   format?: ImageFormat;
   /** Clamp every timestamp to this (seconds); default SOURCE_DATE_EPOCH, else 0. */
   sourceDateEpoch?: number;
@@ -115,13 +122,18 @@ export interface BuildOptions extends RegistryOptions {
    * whose subject is the image, through the referrers API or its fallback tag).
    */
   attestAs?: 'index' | 'referrers';
+  /** Cancels the build: it rejects with `INTERRUPTED`, its temporary files removed and nothing half-pushed tagged. */
   signal?: AbortSignal;
+  /** Progress as typed events (steps, layer bytes, registry transfers, retries); never called with a secret. */
   onEvent?: (event: BuildEvent) => void;
 }
 
 export interface PlatformImage {
+  /** `os/arch[/variant]`. */
   platform: string;
+  /** The digest of this platform's image manifest. */
   digest: string;
+  /** The image: manifest, config and a reader for its blobs. */
   image: Image;
 }
 
@@ -136,10 +148,13 @@ export interface BuildResult {
   images: PlatformImage[];
   /** Compressed bytes of configs and layers (shared layers counted once). */
   size: number;
+  /** The names given (`tags`), as written. */
   tags: string[];
   /** The platforms built, comma-separated. */
   platform: string;
+  /** Every file-system step, in build order: cached or run, its layer and time. */
   steps: StepReport[];
+  /** Dockerfile warnings, as `file:line: message`. */
   warnings: string[];
   /** Context files whose content had to be read (0 when the stat cache knew them all). */
   contentReads: number;

@@ -10,6 +10,7 @@ export interface CacheDirOption {
   cacheDir?: string;
 }
 
+/** Every cache record and how much the store holds (`lading cache ls`). */
 export function cacheList(options: CacheDirOption = {}): Promise<CacheListing> {
   return listCache(options.cacheDir ?? defaultCacheDir());
 }
@@ -21,6 +22,10 @@ export interface PruneOptions extends CacheDirOption {
   olderThan?: string | number;
 }
 
+/**
+ * Remove cache records and blobs (`lading cache prune`): least recently used first down to
+ * `keepStorage`, or unused for `olderThan`; with neither, everything no build is using.
+ */
 export async function cachePrune(options: PruneOptions = {}): Promise<PruneReport> {
   const keepBytes = typeof options.keepStorage === 'string' ? parseSize(options.keepStorage) : options.keepStorage;
   if (options.keepStorage !== undefined && keepBytes === undefined) {
@@ -37,6 +42,7 @@ export async function cachePrune(options: PruneOptions = {}): Promise<PruneRepor
   return pruneCache(options.cacheDir ?? defaultCacheDir(), { keepBytes, olderThanMs });
 }
 
+/** Check every blob against its digest and every record against its blob; `repair` removes what is broken. */
 export function cacheVerify(options: CacheDirOption & { repair?: boolean } = {}): Promise<VerifyReport> {
   return verifyStore(options.cacheDir ?? defaultCacheDir(), { repair: options.repair });
 }

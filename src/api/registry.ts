@@ -41,7 +41,9 @@ export function registryClient(options: RegistryOptions, onEvent: ((e: BuildEven
 }
 
 export interface TransferOptions extends RegistryOptions {
+  /** Cancels the transfer: it rejects with `INTERRUPTED` and tags nothing it had not finished. */
   signal?: AbortSignal;
+  /** Progress: `{ type: 'registry', event }` for every blob and manifest moved, skipped or retried. */
   onEvent?: (event: BuildEvent) => void;
 }
 
@@ -78,8 +80,11 @@ export interface PullOptions extends TransferOptions {
 }
 
 export interface PullResult {
+  /** The digest of the image manifest pulled (the platform's, for an index). */
   digest: string;
+  /** The image, reading its blobs from the store. */
   image: Image;
+  /** The reference in full form, e.g. `docker.io/library/busybox:latest`. */
   reference: string;
 }
 
@@ -101,14 +106,19 @@ export async function pull(reference: string, options: PullOptions = {}): Promis
 }
 
 export interface InspectResult {
+  /** The reference in full form. */
   reference: string;
   /** The manifest (of the platform chosen from an index). */
   digest: string;
+  /** The image manifest. */
   manifest: Manifest;
+  /** The image config (environment, entrypoint, labels, history, ...). */
   config: ImageConfig;
   /** The index the reference names, when it names one. */
   index?: Index;
+  /** The digest of that index. */
   indexDigest?: string;
+  /** The platforms the reference offers (`os/arch[/variant]`). */
   platforms: string[];
 }
 

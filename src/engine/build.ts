@@ -72,10 +72,15 @@ export interface EngineOptions {
 }
 
 export interface StepReport {
+  /** Index of the stage in the Dockerfile. */
   stage: number;
+  /** The instruction as expanded, e.g. `COPY app.js /app/`. */
   text: string;
+  /** True when the step was not run: its layer came from the local or the shared cache. */
   cached: boolean;
+  /** Digest of the layer the step made or reused (none for a step that changed no file). */
   layer?: string;
+  /** Time the step took, in milliseconds. */
   ms: number;
   /** With `explain`: why the step missed the cache. */
   missReason?: string;

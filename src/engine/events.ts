@@ -4,12 +4,15 @@ import type { RegistryEvent } from '../registry/events.ts';
 export interface StepRef {
   /** Stage index in the Dockerfile and its name, if any. */
   stage: number;
+  /** The stage's `AS` name. */
   stageName?: string;
   /** 1-based position of the step in its stage. */
   step: number;
+  /** Number of steps in the stage. */
   total: number;
   /** The instruction as expanded, e.g. `COPY app.js /app/`. */
   text: string;
+  /** Line of the instruction in the Dockerfile. */
   line: number;
   /** In a multi-platform build, which platform's build this step belongs to. */
   platform?: string;

@@ -20,19 +20,26 @@ export interface BlobSource {
 }
 
 export interface Image {
+  /** The image manifest. */
   readonly manifest: Manifest;
   /** The exact bytes the digest names; never re-serialise a manifest you did not make. */
   readonly manifestBytes: Buffer;
+  /** `sha256:` digest of `manifestBytes`: what a tag or `@digest` names. */
   readonly digest: string;
+  /** The image config. */
   readonly config: ImageConfig;
+  /** The exact bytes of the config blob. */
   readonly configBytes: Buffer;
   /** Where the layer blobs can be read. */
   readonly blobs: BlobSource;
 }
 
 export interface ImageIndex {
+  /** The index (a Docker manifest list with `format: docker`). */
   readonly index: Index;
+  /** The exact bytes the digest names. */
   readonly indexBytes: Buffer;
+  /** `sha256:` digest of `indexBytes`. */
   readonly digest: string;
   /** The images the index lists, in its order. */
   readonly images: Image[];

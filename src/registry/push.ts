@@ -28,7 +28,9 @@ export interface PushResult {
   tags: string[];
   /** Blob bytes sent over the network (re-sent bytes included). */
   bytesUploaded: number;
+  /** Blobs the registry had already: not sent. */
   blobsSkipped: number;
+  /** Blobs mounted from another repository of the same registry: not sent. */
   blobsMounted: number;
 }
 

@@ -12,12 +12,15 @@ import { BlobStore } from './blob-store.ts';
 import { CacheIndex, type CacheRecord } from './cache-index.ts';
 
 export interface VerifyReport {
+  /** Blobs checked. */
   blobs: number;
+  /** Digests of blobs whose bytes do not match their name. */
   corrupt: string[];
   /** Cache records whose layer blob is missing or corrupt. */
   danglingRecords: string[];
   /** Files in the store that are not where they belong (a wrong name, a leftover). */
   strays: string[];
+  /** True when `repair` removed what was found. */
   repaired: boolean;
 }
 
@@ -56,8 +59,11 @@ export async function verifyStore(root: string, options: { repair?: boolean } = 
 }
 
 export interface CacheListing {
+  /** Cache records: key, whether it names a step or a layer's content, its layer, size and last use. */
   records: { key: string; kind: 'step' | 'content'; layer?: string; size: number; lastUsed: Date }[];
+  /** Bytes of all blobs in the store. */
   blobBytes: number;
+  /** Blobs in the store. */
   blobs: number;
 }
 
@@ -90,9 +96,13 @@ export interface PruneOptions {
 }
 
 export interface PruneReport {
+  /** Cache records removed. */
   recordsRemoved: number;
+  /** Blobs removed. */
   blobsRemoved: number;
+  /** Bytes of the blobs removed. */
   bytesFreed: number;
+  /** Bytes of the blobs kept. */
   bytesKept: number;
 }
 
