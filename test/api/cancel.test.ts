@@ -4,7 +4,7 @@
  * with INTERRUPTED, the store's tmp/ is empty, no partial blob is left in the store, the
  * registry holds no tag, and the next build of the same context succeeds and verifies clean.
  */
-import type { TestFn } from 'ava';
+import type { ExecutionContext, TestFn } from 'ava';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -48,7 +48,7 @@ async function tagsOf(registry: RunningRegistry, repository: string): Promise<st
   return body.tags ?? [];
 }
 
-async function expectCleanStore(t: Parameters<Parameters<typeof test>[1]>[0], cache: string): Promise<void> {
+async function expectCleanStore(t: ExecutionContext<unknown>, cache: string): Promise<void> {
   t.deepEqual(await files(path.join(cache, 'tmp')), [], "the store's tmp/ is empty");
   const leftovers = (await files(cache)).filter((f) => /\.(part|tmp)$/.test(f));
   t.deepEqual(leftovers, [], 'no partial file anywhere in the store');

@@ -3,7 +3,7 @@
  * (replayed through a terminal emulator), Ctrl-C in it, NO_COLOR, plain lines and JSON lines
  * checked line by line against a real registry.
  */
-import type { TestFn } from 'ava';
+import type { ExecutionContext, TestFn } from 'ava';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -106,7 +106,7 @@ test('tty when stderr is not a terminal: plain lines, no escape codes', async (t
 });
 
 /** Lines that must come in this order; lines matching `anywhere` may appear between them. */
-function checkLines(t: Parameters<Parameters<typeof test>[1]>[0], text: string, ordered: RegExp[], anywhere: RegExp[]): void {
+function checkLines(t: ExecutionContext<unknown>, text: string, ordered: RegExp[], anywhere: RegExp[]): void {
   const lines = text.trimEnd().split('\n');
   let next = 0;
   for (const line of lines) {

@@ -25,7 +25,7 @@ export function runInPty(
 ): Promise<PtyRun> {
   const command = `stty cols ${options.cols ?? 100} rows ${options.rows ?? 30}; exec ${quote(process.execPath)} ${quote(path.join(REPO_ROOT, 'bin', 'lading'))} ${args.map(quote).join(' ')}`;
   return new Promise((resolve, reject) => {
-    const env = { ...process.env, TERM: 'xterm-256color', ...options.env };
+    const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color', ...options.env };
     delete env.NO_COLOR;
     if (options.env?.NO_COLOR !== undefined) env.NO_COLOR = options.env.NO_COLOR;
     const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], { cwd: options.cwd ?? REPO_ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
