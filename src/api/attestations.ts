@@ -12,7 +12,8 @@
  *   manifest, pushed through the referrers API or its fallback tag, and listed in OCI layouts.
  *
  * Everything is derived from the build's inputs and SOURCE_DATE_EPOCH (0 when unset, as for the
- * layers), so the same build gives the same attestation bytes and digests.
+ * layers), never from tags, hosts or the clock, so the same build gives the same attestation bytes
+ * and digests.
  */
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -151,9 +152,13 @@ export async function withAttestations(
   return { item: built, pushed };
 }
 
-/** Per platform (in the order of `input.images`), the statements asked for. */
+/**
+ * Per platform (in the order of `input.images`), the statements asked for. Their subject is the
+ * image manifest's digest alone, not the tags: an image keeps its digest whatever it is called, so
+ * its attestations (and the index holding them) do too.
+ */
 export async function makeStatements(input: AttestationInput, settings: AttestationSettings): Promise<MadeStatement[][]> {
-  const { options, tags, epoch } = input;
+  const { options, epoch } = input;
   const created = attestationTimestamp(epoch);
   const provenanceCommon = settings.provenance ? await provenanceFacts(input) : undefined;
   const out: MadeStatement[][] = [];
@@ -164,8 +169,8 @@ export async function makeStatements(input: AttestationInput, settings: Attestat
       const layers = layersOf(image).map((descriptor) => ({ descriptor, open: () => image.blobs.open(descriptor) }));
       const scan = await scanLayers(layers, { signal: options.signal });
       for (const w of scan.warnings) input.onWarning?.(`SBOM of ${platform}: ${w}`);
-      const spdx = generateSpdx(scan, { name: tags[0] ?? '', digest: image.digest, platform: parsePlatform(platform) }, { created });
-      const statement = sbomStatement(spdx.document, { names: tags, digest: image.digest });
+      const spdx = generateSpdx(scan, { name: '', digest: image.digest, platform: parsePlatform(platform) }, { created });
+      const statement = sbomStatement(spdx.document, { names: [], digest: image.digest });
       made.push({ predicateType: SPDX_PREDICATE_TYPE, artifactType: SPDX_MEDIA_TYPE, bytes: statement.bytes, digest: statement.digest });
     }
     if (settings.provenance && provenanceCommon) {
@@ -173,7 +178,7 @@ export async function makeStatements(input: AttestationInput, settings: Attestat
       const statement = generateProvenance(
         {
           ...provenanceCommon,
-          subject: { names: tags, digest: image.digest },
+          subject: { names: [], digest: image.digest },
           baseImages: bases,
           options: { ...provenanceCommon.options, platform },
         },
