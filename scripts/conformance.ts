@@ -48,6 +48,13 @@ async function main(argv: string[]): Promise<number> {
   const started = Date.now();
   const log = (line: string): void => void process.stdout.write(`${line}\n`);
   const run = await ConformanceRun.open(cases, { keep, log });
+  let interrupted = false;
+  // Interrupted: stop every program, then clean up as usual (below).
+  process.once('SIGINT', () => {
+    interrupted = true;
+    log('interrupted: stopping and cleaning up');
+    run.abort();
+  });
   const results: CaseResult[] = [];
   try {
     // buildah spends most of a build waiting, not computing: two cases at a time use the two cores better.
@@ -59,10 +66,11 @@ async function main(argv: string[]): Promise<number> {
         log(formatCase(r));
       }
     };
-    await Promise.all(Array.from({ length: concurrency }, worker));
+    await Promise.allSettled(Array.from({ length: concurrency }, worker));
   } finally {
     await run.close();
   }
+  if (interrupted) return 130;
   const count = (pred: (r: CaseResult) => boolean): number => results.filter(pred).length;
   log('');
   log(`unlisted differences: ${count((r) => r.status === 'differ')}, build failures: ${count((r) => r.status === 'error')} (${count((r) => r.runUnsupported === true)} only because lading has no RUN), skipped: ${count((r) => r.status === 'skipped')}, stale known lists: ${count((r) => r.stale.length > 0)}`);

@@ -27,10 +27,11 @@ export class BuildahSession {
   private constructor(
     readonly dir: string,
     private readonly env: NodeJS.ProcessEnv,
+    private readonly signal?: AbortSignal,
   ) {}
 
   /** Storage, run state and configuration under `dir` (created), isolated from the host's. */
-  static async open(dir: string): Promise<BuildahSession> {
+  static async open(dir: string, signal?: AbortSignal): Promise<BuildahSession> {
     const root = path.join(dir, 'root');
     const runroot = path.join(dir, 'runroot');
     await fs.mkdir(root, { recursive: true });
@@ -50,15 +51,16 @@ export class BuildahSession {
       TMPDIR: path.join(dir, 'tmp'),
     };
     await fs.mkdir(env.TMPDIR, { recursive: true });
-    return new BuildahSession(dir, env);
+    return new BuildahSession(dir, env, signal);
   }
 
   private globalArgs(): string[] {
     return ['--root', path.join(this.dir, 'root'), '--runroot', path.join(this.dir, 'runroot'), '--storage-driver', 'vfs'];
   }
 
-  private buildah(args: string[]): Promise<ProcResult> {
-    return runProc('buildah', [...this.globalArgs(), ...args], { env: this.env });
+  /** `stoppable: false` for cleaning up, which an interrupted run still has to do. */
+  private buildah(args: string[], stoppable = true): Promise<ProcResult> {
+    return runProc('buildah', [...this.globalArgs(), ...args], { env: this.env, signal: stoppable ? this.signal : undefined });
   }
 
   private async must(args: string[]): Promise<string> {
@@ -71,7 +73,7 @@ export class BuildahSession {
   async importBase(base: BaseImage): Promise<void> {
     const [first, ...rest] = base.names.map((n) => qualify(n));
     const storage = `containers-storage:[vfs@${path.join(this.dir, 'root')}+${path.join(this.dir, 'runroot')}]`;
-    await mustRun('skopeo', ['copy', '-q', `oci:${base.layoutDir}:latest`, `${storage}${first}`], { env: this.env });
+    await mustRun('skopeo', ['copy', '-q', `oci:${base.layoutDir}:latest`, `${storage}${first}`], { env: this.env, signal: this.signal });
     for (const name of rest) await this.must(['tag', first!, name]);
   }
 
@@ -102,8 +104,8 @@ export class BuildahSession {
 
   /** Remove every container and image, then the storage itself. */
   async close(): Promise<void> {
-    await this.buildah(['rm', '--all']);
-    await this.buildah(['rmi', '--all', '--force']);
+    await this.buildah(['rm', '--all'], false);
+    await this.buildah(['rmi', '--all', '--force'], false);
     await fs.rm(this.dir, { recursive: true, force: true });
   }
 }

@@ -71,21 +71,21 @@ export async function readImageConfig(layoutDir: string): Promise<Record<string,
   return config.config ?? {};
 }
 
-export async function summarizeLayers(layoutDir: string): Promise<LayerSummary[]> {
+export async function summarizeLayers(layoutDir: string, signal?: AbortSignal): Promise<LayerSummary[]> {
   const manifest = await manifestOf(layoutDir);
   const out: LayerSummary[] = [];
   for (const layer of manifest.layers) {
     // GNU tar reads gzip, zstd or plain tar alike when listing a file.
-    const names = (await mustRun('tar', ['-tf', blobPath(layoutDir, layer.digest)], { timeoutMs: 120_000 })).split('\n').filter((l) => l !== '');
+    const names = (await mustRun('tar', ['-tf', blobPath(layoutDir, layer.digest)], { timeoutMs: 120_000, signal })).split('\n').filter((l) => l !== '');
     out.push({ entries: names.length, sample: names.slice(0, 6) });
   }
   return out;
 }
 
 /** Unpack with umoci into `bundle` (created by umoci) and walk its rootfs. */
-export async function snapshot(layoutDir: string, bundle: string): Promise<ImageSnapshot> {
-  await mustRun('umoci', ['unpack', '--image', `${layoutDir}:case`, bundle], { timeoutMs: 5 * 60_000 });
-  const [files, layers] = await Promise.all([walkTree(path.join(bundle, 'rootfs')), summarizeLayers(layoutDir)]);
+export async function snapshot(layoutDir: string, bundle: string, signal?: AbortSignal): Promise<ImageSnapshot> {
+  await mustRun('umoci', ['unpack', '--image', `${layoutDir}:case`, bundle], { timeoutMs: 5 * 60_000, signal });
+  const [files, layers] = await Promise.all([walkTree(path.join(bundle, 'rootfs')), summarizeLayers(layoutDir, signal)]);
   return { files, layers };
 }
 

@@ -13,6 +13,7 @@ export interface LadingBuild {
   bases: BaseImage[];
   buildArgs: Record<string, string>;
   target?: string;
+  signal?: AbortSignal;
 }
 
 export type LadingOutcome = { ok: true } | { ok: false; message: string; runUnsupported: boolean };
@@ -28,7 +29,7 @@ export async function ladingBuild(b: LadingBuild): Promise<LadingOutcome> {
   // SOURCE_DATE_EPOCH unset: lading's default clamp (0) matches buildah's --timestamp 0.
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
   delete env.SOURCE_DATE_EPOCH;
-  const r = await runProc(process.execPath, args, { env });
+  const r = await runProc(process.execPath, args, { env, signal: b.signal });
   if (r.code === 0) return { ok: true };
   const message = (r.stderr || r.stdout).trim();
   return { ok: false, message, runUnsupported: /has a RUN step but no sandbox/.test(message) };

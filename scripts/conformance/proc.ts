@@ -14,11 +14,13 @@ export interface ProcOptions {
   env?: NodeJS.ProcessEnv;
   /** Kill the program after this many milliseconds (default 10 minutes). */
   timeoutMs?: number;
+  /** Kill the program when this aborts (an interrupted run). */
+  signal?: AbortSignal;
 }
 
 export function runProc(cmd: string, args: string[], options: ProcOptions = {}): Promise<ProcResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], signal: options.signal });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

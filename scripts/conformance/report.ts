@@ -11,6 +11,7 @@ export function formatCase(r: CaseResult): string {
   const head = `${statusWord(r)} ${r.name} (${(r.ms / 1000).toFixed(1)} s${phases ? `: ${phases}` : ''})`;
   const lines = [head];
   if (r.status === 'skipped') lines.push(`    skipped: ${r.skipReason}`);
+  if (r.harnessError) lines.push('    the harness failed (not a difference):', indent(r.harnessError, 6));
   if (r.buildahError) lines.push('    buildah build failed:', indent(r.buildahError, 6));
   if (r.ladingError) lines.push(`    lading build failed${r.runUnsupported ? ' (RUN is not supported by this lading build)' : ''}:`, indent(r.ladingError, 6));
   const unknown = r.differences.filter((d) => !d.known);

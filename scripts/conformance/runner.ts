@@ -25,6 +25,8 @@ export interface CaseResult {
   stale: KnownDifference[];
   buildahError?: string;
   ladingError?: string;
+  /** The harness itself failed (umoci, tar, buildah push or inspect): the case was not compared. */
+  harnessError?: string;
   /** lading failed only because this lading has no RUN support (or no sandbox). */
   runUnsupported?: boolean;
   skipReason?: string;
@@ -44,12 +46,14 @@ type BaseOutcome = { base: BaseImage } | { unavailable: string } | { error: Erro
 
 export class ConformanceRun {
   private readonly bases = new Map<BaseKind, Promise<BaseOutcome>>();
+  private readonly cases = new Set<Promise<unknown>>();
 
   private constructor(
     readonly workDir: string,
     private readonly buildah: BuildahSession,
     private readonly globalKnown: KnownDifference[],
     private readonly options: RunOptions,
+    private readonly controller: AbortController,
   ) {}
 
   /**
@@ -58,8 +62,9 @@ export class ConformanceRun {
    */
   static async open(cases: Case[], options: RunOptions = {}): Promise<ConformanceRun> {
     const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'lading-conformance-'));
-    const buildah = await BuildahSession.open(path.join(workDir, 'buildah'));
-    const run = new ConformanceRun(workDir, buildah, loadGlobalKnown(), options);
+    const controller = new AbortController();
+    const buildah = await BuildahSession.open(path.join(workDir, 'buildah'), controller.signal);
+    const run = new ConformanceRun(workDir, buildah, loadGlobalKnown(), options, controller);
     for (const kind of new Set(cases.flatMap((c) => basesOf(c)))) void run.base(kind);
     return run;
   }
@@ -88,7 +93,29 @@ export class ConformanceRun {
     return outcome;
   }
 
+  /** Build and compare one case. Rejects only when the run was aborted. */
   async runCase(c: Case): Promise<CaseResult> {
+    const started = Date.now();
+    const running = this.compare(c);
+    this.cases.add(running);
+    try {
+      return await running;
+    } catch (err) {
+      if (this.controller.signal.aborted) throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      return { name: c.name, status: 'error', differences: [], stale: [], harnessError: message, ms: Date.now() - started, phases: {} };
+    } finally {
+      this.cases.delete(running);
+    }
+  }
+
+  /** Stop: kill every program the run started; cases in progress reject. */
+  abort(): void {
+    this.controller.abort();
+  }
+
+  private async compare(c: Case): Promise<CaseResult> {
+    this.controller.signal.throwIfAborted();
     const started = Date.now();
     const result = (r: Omit<CaseResult, 'name' | 'ms' | 'phases'>): CaseResult => ({ name: c.name, ms: Date.now() - started, phases, ...r });
     const phases: Record<string, number> = {};
@@ -115,7 +142,7 @@ export class ConformanceRun {
         timed('buildah build', this.buildah.build({ dockerfile: path.join(c.dir, c.spec.buildahDockerfile?.file ?? 'Dockerfile'), context, tag, buildArgs, target: c.spec.target })),
         timed('lading build', ladingBuild({
           dockerfile: path.join(c.dir, 'Dockerfile'), context, dest: ladingOci, cacheDir: path.join(this.workDir, 'lading-cache'),
-          bases, buildArgs, target: c.spec.target,
+          bases, buildArgs, target: c.spec.target, signal: this.controller.signal,
         })),
       ]);
       if (!b.ok || !l.ok) {
@@ -130,8 +157,8 @@ export class ConformanceRun {
       const [bConfig, lConfig, bImage, lImage] = await Promise.all([
         this.buildah.inspect(tag).then((i) => i.config),
         readImageConfig(ladingOci),
-        timed('buildah unpack', snapshot(buildahOci, path.join(dir, 'buildah-bundle'))),
-        timed('lading unpack', snapshot(ladingOci, path.join(dir, 'lading-bundle'))),
+        timed('buildah unpack', snapshot(buildahOci, path.join(dir, 'buildah-bundle'), this.controller.signal)),
+        timed('lading unpack', snapshot(ladingOci, path.join(dir, 'lading-bundle'), this.controller.signal)),
       ]);
       const differences = compareImages({ config: bConfig, image: bImage }, { config: lConfig, image: lImage });
       const stale = applyKnown(differences, c.spec.known ?? [], this.globalKnown);
@@ -144,7 +171,9 @@ export class ConformanceRun {
     }
   }
 
+  /** Remove everything the run made, once the cases in progress have ended. */
   async close(): Promise<void> {
+    await Promise.allSettled([...this.cases]);
     await Promise.all(this.bases.values());
     await this.buildah.close();
     if (!this.options.keep) await fs.rm(this.workDir, { recursive: true, force: true });

@@ -59,6 +59,7 @@ function registerCase(c: Case): void {
       }
       return;
     }
+    t.is(r.harnessError, undefined, 'the harness runs (umoci, tar, buildah push)');
     t.is(r.buildahError, undefined, 'buildah builds the case');
     t.is(r.ladingError, undefined, r.runUnsupported ? 'lading builds the case (it failed only because this lading has no RUN)' : 'lading builds the case');
     const unlisted = r.differences.filter((d) => !d.known);
