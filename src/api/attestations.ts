@@ -89,11 +89,13 @@ const CARRIES_ATTESTATIONS = (o: OutputSpec): boolean => o.type === 'oci' || o.t
 
 /**
  * What to attach. Defaults follow buildx: with a push, an SBOM and `min` provenance; otherwise
- * nothing unless asked. Asking for attestations no output can hold is an error; defaults that
+ * nothing unless asked; and, like BUILDX_NO_DEFAULT_ATTESTATIONS, LADING_NO_DEFAULT_ATTESTATIONS=1
+ * turns the defaults off. Asking for attestations no output can hold is an error; defaults that
  * cannot apply (Docker media types) are dropped with a warning.
  */
-export function attestationSettings(options: BuildOptions, outputs: OutputSpec[], warn: (message: string) => void = () => {}): AttestationSettings | undefined {
-  const pushing = outputs.some((o) => o.type === 'registry');
+export function attestationSettings(options: BuildOptions, outputs: OutputSpec[], warn: (message: string) => void = () => {}, env: NodeJS.ProcessEnv = process.env): AttestationSettings | undefined {
+  const noDefaults = (env.LADING_NO_DEFAULT_ATTESTATIONS ?? '') !== '' && env.LADING_NO_DEFAULT_ATTESTATIONS !== '0';
+  const pushing = outputs.some((o) => o.type === 'registry') && !noDefaults;
   const attestAs = options.attestAs ?? 'index';
   if (attestAs !== 'index' && attestAs !== 'referrers') {
     throw new LadingError(ERROR_CODES.USAGE, `unknown attestation layout "${String(attestAs)}"`, { hint: 'use --attest-as index or --attest-as referrers' });

@@ -312,6 +312,9 @@ test('defaults follow buildx: attestations with a push, none otherwise unless as
   t.is(attestationSettings({ ...push, sbom: false, provenance: false }, [{ type: 'registry' }]), undefined);
   t.is(attestationSettings(push, [{ type: 'oci', dest: 'out' }]), undefined);
   t.deepEqual(attestationSettings({ ...push, sbom: true }, [{ type: 'oci', dest: 'out' }]), { sbom: true, provenance: false, attestAs: 'index' });
+  t.is(attestationSettings(push, [{ type: 'registry' }], undefined, { LADING_NO_DEFAULT_ATTESTATIONS: '1' }), undefined, 'as BUILDX_NO_DEFAULT_ATTESTATIONS');
+  t.deepEqual(attestationSettings({ ...push, provenance: 'max' }, [{ type: 'registry' }], undefined, { LADING_NO_DEFAULT_ATTESTATIONS: '1' }), { sbom: false, provenance: 'max', attestAs: 'index' });
+  t.deepEqual(attestationSettings(push, [{ type: 'registry' }], undefined, { LADING_NO_DEFAULT_ATTESTATIONS: '0' }), { sbom: true, provenance: 'min', attestAs: 'index' });
   const warnings: string[] = [];
   t.is(attestationSettings({ ...push, format: 'docker' }, [{ type: 'registry' }], (w) => warnings.push(w)), undefined);
   t.regex(warnings[0]!, /need OCI media types/);
