@@ -134,15 +134,6 @@ export class BuildContext {
     return this.statCache.digest(entry.abs, entry.sig);
   }
 
-  /** Whether the file still looks as it did when walked (size, times, inode, mode). */
-  unchanged(entry: ContextEntry): boolean {
-    try {
-      return statSignature(lstatSync(entry.abs)) === entry.sig;
-    } catch {
-      return false;
-    }
-  }
-
   /** The digest when the stat cache already knows the file as it is now, without any I/O. */
   knownDigest(entry: ContextEntry): string | undefined {
     return this.statCache.known(entry.abs, entry.sig);

@@ -15,9 +15,9 @@ function fromContextEntry(context: BuildContext, e: ContextEntry): CopySourceFil
     const digestOf = (): Promise<string> => (digest ??= context.digest(e));
     file.digest = digestOf;
     file.knownDigest = () => context.knownDigest(e);
-    // The bytes written must be the bytes hashed: the writer checks the file did not change
-    // (by its stat signature, the same trust the stat cache rests on) after reading it.
-    file.source = { kind: 'path', path: e.abs, unchanged: () => context.unchanged(e) };
+    // The bytes written must be the bytes the key was computed from: the writer hashes what it
+    // reads and compares (a stat signature alone misses a rewrite within one timestamp tick).
+    file.source = { kind: 'path', path: e.abs, digest: digestOf };
   }
   if (e.linkname !== undefined) file.linkname = e.linkname;
   if (e.linkKey !== undefined) file.linkKey = e.linkKey;

@@ -10,10 +10,11 @@ export type LayerEntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'ch
 /** Where a regular file's bytes come from. */
 export type ContentSource =
   /**
-   * A file on disk. `unchanged`, when given, is asked after the bytes were read: false means the
-   * file changed since its digest was taken, and the layer fails rather than disagree with its key.
+   * A file on disk. With `digest` (the content digest the step's cache key was computed from),
+   * the writer hashes the bytes it reads and fails on a difference: a file rewritten during the
+   * build (even within one timestamp tick) never puts a layer under a key it does not match.
    */
-  | { kind: 'path'; path: string; unchanged?: () => boolean }
+  | { kind: 'path'; path: string; digest?: () => Promise<string> }
   | { kind: 'bytes'; data: Uint8Array }
   | { kind: 'stream'; open: () => Readable | Promise<Readable> };
 

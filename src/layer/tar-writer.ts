@@ -2,6 +2,7 @@
  * Deterministic tar writing on tar-stream: the same entries give the same bytes on any machine.
  * Entries are sorted, times clamped to the epoch, owners numeric only, hard links written once.
  */
+import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -149,6 +150,7 @@ async function writeBody(pack: tar.Pack, header: TarHeader, entry: LayerEntry): 
   // reports that, so this promise must never count as unhandled.
   done.catch(() => undefined);
   const input = source.kind === 'path' ? createReadStream(source.path) : await source.open();
+  const hash = source.kind === 'path' && source.digest ? createHash('sha256') : undefined;
   try {
     // tar-stream's entry is a streamx stream, which node:stream's pipeline does not fully
     // understand; pump by hand with backpressure.
@@ -158,9 +160,10 @@ async function writeBody(pack: tar.Pack, header: TarHeader, entry: LayerEntry): 
     });
     for await (const chunk of input as AsyncIterable<Buffer>) {
       if (sinkError) throw sinkError;
+      hash?.update(chunk);
       if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', resolve));
     }
-    if (source.kind === 'path') checkUnchanged(source);
+    if (hash && source.kind === 'path') await checkDigest(source, `sha256:${hash.digest('hex')}`);
     out.end(undefined);
     await done;
   } catch (err) {
@@ -175,15 +178,17 @@ async function writeBody(pack: tar.Pack, header: TarHeader, entry: LayerEntry): 
  */
 const SYNC_READ_LIMIT = 1024 * 1024;
 
-function checkUnchanged(source: { path: string; unchanged?: () => boolean }): void {
-  if (source.unchanged && !source.unchanged()) {
+type PathSource = { path: string; digest?: () => Promise<string> };
+
+async function checkDigest(source: PathSource, actual: string): Promise<void> {
+  if (source.digest && (await source.digest()) !== actual) {
     throw new LadingError(ERROR_CODES.CONTEXT, `${source.path} changed during the build`, {
       hint: 'do not modify the build context while a build runs; nothing was cached',
     });
   }
 }
 
-async function writeSmallFile(pack: tar.Pack, header: TarHeader, entry: LayerEntry, source: { path: string; unchanged?: () => boolean }): Promise<void> {
+async function writeSmallFile(pack: tar.Pack, header: TarHeader, entry: LayerEntry, source: PathSource): Promise<void> {
   let data: Buffer;
   try {
     data = readFileSync(source.path);
@@ -195,7 +200,7 @@ async function writeSmallFile(pack: tar.Pack, header: TarHeader, entry: LayerEnt
       hint: 'do not modify the build context during a build',
     });
   }
-  checkUnchanged(source);
+  if (source.digest) await checkDigest(source, `sha256:${createHash('sha256').update(data).digest('hex')}`);
   await new Promise<void>((resolve, reject) => pack.entry(header, data, (err) => (err ? reject(err) : resolve())));
 }
 
