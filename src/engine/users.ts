@@ -20,9 +20,10 @@ function table(content: string | undefined): string[][] {
 const numeric = (s: string): boolean => /^\d+$/.test(s);
 
 /**
- * Resolve `spec` (name or id, optionally `:group`). A user given alone takes, for `--chown`, the
- * same number as its gid (Docker's documented rule for COPY and ADD); for `USER`, its primary
- * group from passwd (0 when the user is a bare number not in passwd), as the runtime does.
+ * Resolve `spec` (name or id, optionally `:group`). A user named alone takes its primary group
+ * from passwd (what BuildKit and buildah do). A bare uid alone takes, for `--chown`, the same
+ * number as its gid (Docker's documented rule for COPY and ADD); for `USER`, its primary group
+ * when passwd lists it, else 0, as the runtime does.
  */
 export function resolveIds(spec: string, passwd: string | undefined, group: string | undefined, mode: 'chown' | 'user' = 'chown'): Ids {
   const [userPart = '', groupPart] = spec.split(':', 2);
@@ -44,7 +45,7 @@ export function resolveIds(spec: string, passwd: string | undefined, group: stri
     uid = Number(row[2]);
     if (row[3] !== undefined && numeric(row[3])) primaryGid = Number(row[3]);
   }
-  if (groupPart === undefined || groupPart === '') return { uid, gid: mode === 'chown' ? uid : primaryGid };
+  if (groupPart === undefined || groupPart === '') return { uid, gid: mode === 'chown' && numeric(userPart) ? uid : primaryGid };
   if (numeric(groupPart)) return { uid, gid: Number(groupPart) };
   const row = table(group).find((r) => r[0] === groupPart);
   if (!row || row[2] === undefined || !numeric(row[2])) {
