@@ -26,7 +26,9 @@ async function buildFails(t: Parameters<typeof tempDir>[0] & { is: (a: unknown, 
   t.is(result.stdout, '', 'no digest is printed');
   const exists = await fs.stat(out).then(() => true, () => false);
   t.false(exists, 'nothing is written to the output folder');
-  return result.stderr.split('\n')[0]!;
+  // Plain progress may print the step that failed before the error itself.
+  const lines = result.stderr.split('\n');
+  return lines.find((l) => l.startsWith('error: ')) ?? lines[0]!;
 }
 
 test('a missing Dockerfile names the file it looked for', async (t) => {
