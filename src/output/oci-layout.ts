@@ -194,10 +194,9 @@ export async function readOciLayoutItem(dir: string, selector: Omit<LayoutSelect
   const doc = JSON.parse(bytes.toString('utf8')) as Manifest | Index;
   if (!(isIndexMediaType(doc.mediaType ?? desc.mediaType) || 'manifests' in doc)) return resolveDescriptor(dir, blobs, desc, {});
   const index = doc as Index;
-  // Attestation manifests (unknown/unknown) and nested indexes are not images to carry along.
-  const images = await Promise.all(
-    index.manifests.filter((d) => d.platform && d.platform.os !== 'unknown').map((d) => resolveDescriptor(dir, blobs, d, { platform: d.platform })),
-  );
+  // Every manifest the index lists is carried along, attestation manifests (unknown/unknown)
+  // included: a registry refuses an index naming a manifest it was not given. Nested indexes are not followed.
+  const images = await Promise.all(index.manifests.filter((d) => !isIndexMediaType(d.mediaType)).map((d) => resolveDescriptor(dir, blobs, d, {})));
   return { index, indexBytes: bytes, digest: sha256(bytes), images };
 }
 

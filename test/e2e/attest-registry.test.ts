@@ -235,3 +235,18 @@ test('--attest-as referrers on Distribution 2.8: the fallback tag sha256-<hex> l
   t.is(bad.code, 1);
   t.regex(bad.stderr, /names subject .* sha256:d{64}, but it is attached to image/);
 });
+
+test('lading push of an OCI folder with attestations pushes its attestation manifests too', async (t) => {
+  const { registry } = t.context;
+  const p = await app(t);
+  const out = path.join(p.dir, 'out');
+  const built = await runCli(await buildArgs(p, '-t', 'app', '--sbom', '--provenance=min', '-o', `type=oci,dest=${out}`), { env: ENV });
+  t.is(built.code, 0, built.stderr);
+  const tag = `${registry.host}/att/pushed:1`;
+  const pushed = await runCli(['push', `${out}:app`, tag, '-q']);
+  t.is(pushed.code, 0, pushed.stderr);
+  t.is(pushed.stdout.trim(), built.stdout.trim());
+  t.is(skopeoRaw(tag).manifests.length, 2);
+  const verify = await runCli(['attest', 'verify', tag]);
+  t.is(verify.code, 0, verify.stderr);
+});
