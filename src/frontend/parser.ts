@@ -20,17 +20,8 @@
  */
 import { ERROR_CODES, LadingError } from '../errors.ts';
 
-export interface Heredoc {
-  name: string;
-  /** The body exactly as written, line endings included; `<<-` tab stripping is `chompHeredocContent`'s. */
-  content: string;
-  /** False when any part of the name was quoted (`<<'EOF'`, `<<E"O"F`): the body is taken literally. */
-  expand: boolean;
-  /** `<<-`: leading tabs are stripped from the body and the terminator may be indented with tabs. */
-  chomp: boolean;
-  /** `3<<EOF` gives 3; no number gives 0. */
-  fileDescriptor: number;
-}
+export type { Heredoc } from '../graph/types.ts';
+import type { Heredoc } from '../graph/types.ts';
 
 export interface InstructionNode {
   /** Lowercased: 'from', 'run', 'copy', 'onbuild', ... An unknown keyword is kept, not rejected. */

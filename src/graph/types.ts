@@ -5,13 +5,16 @@
  */
 import type { SourceLocation } from '../errors.ts';
 
+/** A here-document of RUN, COPY or ADD, as the parser found it. */
 export interface Heredoc {
   name: string;
+  /** The body exactly as written, line endings included; `<<-` tab stripping comes later. */
   content: string;
-  /** False when the delimiter was quoted: the body is taken literally. */
+  /** False when any part of the name was quoted (`<<'EOF'`, `<<E"O"F`): the body is taken literally. */
   expand: boolean;
-  /** `<<-`: leading tabs are stripped from every line. */
+  /** `<<-`: leading tabs are stripped from the body and the terminator may be indented with tabs. */
   chomp: boolean;
+  /** `3<<EOF` gives 3; no number gives 0. */
   fileDescriptor: number;
 }
 

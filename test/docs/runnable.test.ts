@@ -11,7 +11,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { REPO_ROOT, busyboxImage } from '../helpers/busybox.ts';
 import { runCli, tempDir } from '../helpers/cli.ts';
-import { startRegistry, type RunningRegistry } from '../helpers/registry.ts';
+import { startRegistryWith, type RunningRegistry } from '../helpers/registry.ts';
 import { testNeeding } from '../helpers/tools.ts';
 
 const test = testNeeding(['docker-registry'], 'runnable docs') as TestFn<{ registry: RunningRegistry; base: string }>;
@@ -62,11 +62,7 @@ async function workspace(dir: string): Promise<string> {
 }
 
 test.before(async (t) => {
-  const registry = await startRegistry();
-  const bb = await busyboxImage();
-  const base = `${registry.host}/library/busybox:1.36`;
-  const pushed = await runCli(['push', `${bb.layoutDir}:latest`, base, '-q']);
-  if (pushed.code !== 0) throw new Error(pushed.stderr);
+  const { registry, image: base } = await startRegistryWith(`${(await busyboxImage()).layoutDir}:latest`, 'library/busybox:1.36');
   t.context = { registry, base };
 });
 test.after.always(async (t) => {

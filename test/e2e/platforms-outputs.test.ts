@@ -9,18 +9,14 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { busyboxImage, busyboxIndex } from '../helpers/busybox.ts';
 import { runCli, tempDir } from '../helpers/cli.ts';
-import { startRegistry, type RunningRegistry } from '../helpers/registry.ts';
+import { startRegistryWith, type RunningRegistry } from '../helpers/registry.ts';
 import { testNeeding } from '../helpers/tools.ts';
 import { writeProject } from '../helpers/build.ts';
 
 const test = testNeeding(['docker-registry', 'skopeo', 'umoci', 'zstd'], 'platforms and outputs') as TestFn<{ registry: RunningRegistry; base: string }>;
 
 test.before(async (t) => {
-  const registry = await startRegistry();
-  const idx = await busyboxIndex();
-  const base = `${registry.host}/base/busybox-multi:1`;
-  const pushed = await runCli(['push', `${idx.layoutDir}:latest`, base, '-q']);
-  if (pushed.code !== 0) throw new Error(pushed.stderr);
+  const { registry, image: base } = await startRegistryWith(`${(await busyboxIndex()).layoutDir}:latest`, 'base/busybox-multi:1');
   t.context = { registry, base };
 });
 
@@ -41,7 +37,7 @@ test('a two-platform build onto a two-platform base: one index, each manifest on
     'app.txt': 'same for every platform',
   });
   const tag = `${registry.host}/team/multi:1`;
-  const r = await runCli(['build', p.context, '--cache-dir', p.cache, '--platform', 'linux/amd64,linux/arm64', '-t', tag, '--push', '--annotation', 'index:org.example.index=yes', '--annotation', 'org.example.each=yes']);
+  const r = await runCli(['build', p.context, '--cache-dir', p.cache, '--platform', 'linux/amd64,linux/arm64', '-t', tag, '--push', '--sbom=false', '--provenance=false', '--annotation', 'index:org.example.index=yes', '--annotation', 'org.example.each=yes']);
   t.is(r.code, 0, r.stderr);
   const raw = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${tag}`], { encoding: 'utf8' })) as RawIndex;
   t.is(raw.mediaType, 'application/vnd.oci.image.index.v1+json');
@@ -88,7 +84,7 @@ test('OCI folder, OCI archive and registry give the same digest; skopeo reads th
   const p = await writeProject(await tempDir(t), { Dockerfile: `FROM ${base}\nCOPY a /a\n`, a: 'a' });
   const dir = await tempDir(t);
   const tag = `${registry.host}/team/same:1`;
-  const r = await runCli(['build', p.context, '--cache-dir', p.cache, '--platform', 'linux/arm64,linux/amd64', '-t', tag, '--push', '-o', `type=oci,dest=${path.join(dir, 'layout')}`, '-o', `type=oci,dest=${path.join(dir, 'image.tar')}`, '--iidfile', path.join(dir, 'iid'), '--metadata-file', path.join(dir, 'meta.json')]);
+  const r = await runCli(['build', p.context, '--cache-dir', p.cache, '--platform', 'linux/arm64,linux/amd64', '-t', tag, '--push', '--sbom=false', '--provenance=false', '-o', `type=oci,dest=${path.join(dir, 'layout')}`, '-o', `type=oci,dest=${path.join(dir, 'image.tar')}`, '--iidfile', path.join(dir, 'iid'), '--metadata-file', path.join(dir, 'meta.json')]);
   t.is(r.code, 0, r.stderr);
   const digest = r.stdout.trim();
   t.is(await fs.readFile(path.join(dir, 'iid'), 'utf8'), digest);

@@ -123,3 +123,21 @@ export async function stopChild(child: ChildProcess): Promise<void> {
   await exited;
   clearTimeout(timer);
 }
+
+/**
+ * A registry that already holds an image from an OCI layout folder (`DIR:TAG`) under `ref`
+ * (`REPOSITORY:TAG`, the registry's host is prepended): the usual start of a suite that builds
+ * FROM a registry image.
+ */
+export async function startRegistryWith(layout: string, ref: string): Promise<{ registry: RunningRegistry; image: string }> {
+  const registry = await startRegistry();
+  const image = `${registry.host}/${ref}`;
+  try {
+    const { push } = await import('../../src/index.ts');
+    await push(layout, [image]);
+  } catch (err) {
+    await registry.stop();
+    throw err;
+  }
+  return { registry, image };
+}
