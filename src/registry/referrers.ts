@@ -34,8 +34,8 @@ export type PushFn = (item: Image | ImageIndex, refs: { repo: Repo; identifier: 
 /** The fallback tag of a subject: `sha256-<hex>`, as the distribution spec's tag schema names it. */
 export function referrersTag(subjectDigest: string): string {
   if (!isDigest(subjectDigest)) throw new LadingError(ERROR_CODES.REFERENCE, `"${subjectDigest}" is not a digest`);
-  // Tags are at most 128 characters; the schema truncates the hex so that the tag fits.
-  return `${digestAlgorithm(subjectDigest)}-${digestHex(subjectDigest)}`.slice(0, 128);
+  // The schema caps the algorithm at 32 characters and the hex at 64, so a sha512 tag fits too.
+  return `${digestAlgorithm(subjectDigest).slice(0, 32)}-${digestHex(subjectDigest).slice(0, 64)}`;
 }
 
 /** What the referrers index lists for a referrer manifest: its type, annotations, and size. */
