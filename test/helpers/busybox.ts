@@ -13,6 +13,7 @@ import type { LayerEntry } from '../../src/layer/entry.ts';
 import { writeLayer } from '../../src/layer/write-layer.ts';
 import { assembleImage, assembleIndex } from '../../src/image/mutate.ts';
 import type { ImageConfig } from '../../src/image/types.ts';
+import type { Image, ImageIndex } from '../../src/image/image.ts';
 import { BlobStore, storeBlobSource } from '../../src/store/blob-store.ts';
 import { writeOciLayout } from '../../src/output/oci-layout.ts';
 
@@ -66,9 +67,22 @@ export function busyboxImage(): Promise<BusyboxImage> {
   return memo;
 }
 
-async function buildBusybox(): Promise<BusyboxImage> {
+const BUSYBOX_CONFIG = (architecture: string, history: string[]): ImageConfig => ({
+  architecture,
+  os: 'linux',
+  config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['sh'] },
+  rootfs: { type: 'layers', diff_ids: [] },
+  history: history.map((created_by) => ({ created_by })),
+});
+
+/**
+ * An OCI layout folder under .cache/test-images named `name` (plus the busybox binary's digest),
+ * made once by `make` in a private folder and renamed into place, so concurrent test processes
+ * never see a half-written one.
+ */
+async function cachedLayout(name: string, make: (store: BlobStore) => Promise<Image | ImageIndex>): Promise<BusyboxImage> {
   const binDigest = createHash('sha256').update(readFileSync(BUSYBOX_BINARY)).digest('hex').slice(0, 16);
-  const layoutDir = path.join(CACHE_ROOT, `busybox-${binDigest}-v1`);
+  const layoutDir = path.join(CACHE_ROOT, `${name}-${binDigest}-v1`);
   const doneMarker = path.join(layoutDir, 'lading-test-image.json');
   try {
     return JSON.parse(await fs.readFile(doneMarker, 'utf8')) as BusyboxImage;
@@ -76,21 +90,12 @@ async function buildBusybox(): Promise<BusyboxImage> {
     // not built yet
   }
   await fs.mkdir(CACHE_ROOT, { recursive: true });
-  const work = await fs.mkdtemp(path.join(CACHE_ROOT, 'tmp-busybox-'));
+  const work = await fs.mkdtemp(path.join(CACHE_ROOT, `tmp-${name}-`));
   try {
-    const store = await BlobStore.open(path.join(work, 'store'));
-    const layer = await writeLayer(busyboxEntries(), store);
-    const config: ImageConfig = {
-      architecture: 'amd64',
-      os: 'linux',
-      config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['sh'] },
-      rootfs: { type: 'layers', diff_ids: [] },
-      history: [{ created_by: 'lading test harness: busybox-static rootfs' }],
-    };
-    const image = assembleImage({ config, layers: [layer], blobs: storeBlobSource(store) });
+    const item = await make(await BlobStore.open(path.join(work, 'store')));
     const staging = path.join(work, 'layout');
-    await writeOciLayout(staging, [{ item: image, refName: 'latest' }]);
-    const result: BusyboxImage = { layoutDir, digest: image.digest };
+    await writeOciLayout(staging, [{ item, refName: 'latest' }]);
+    const result: BusyboxImage = { layoutDir, digest: item.digest };
     await fs.writeFile(path.join(staging, 'lading-test-image.json'), JSON.stringify(result));
     try {
       await fs.rename(staging, layoutDir);
@@ -102,6 +107,13 @@ async function buildBusybox(): Promise<BusyboxImage> {
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }
+}
+
+function buildBusybox(): Promise<BusyboxImage> {
+  return cachedLayout('busybox', async (store) => {
+    const layer = await writeLayer(busyboxEntries(), store);
+    return assembleImage({ config: BUSYBOX_CONFIG('amd64', ['lading test harness: busybox-static rootfs']), layers: [layer], blobs: storeBlobSource(store) });
+  });
 }
 
 let indexMemo: Promise<BusyboxImage> | undefined;
@@ -116,44 +128,15 @@ export function busyboxIndex(): Promise<BusyboxImage> {
   return indexMemo;
 }
 
-async function buildBusyboxIndex(): Promise<BusyboxImage> {
-  const binDigest = createHash('sha256').update(readFileSync(BUSYBOX_BINARY)).digest('hex').slice(0, 16);
-  const layoutDir = path.join(CACHE_ROOT, `busybox-index-${binDigest}-v1`);
-  const doneMarker = path.join(layoutDir, 'lading-test-image.json');
-  try {
-    return JSON.parse(await fs.readFile(doneMarker, 'utf8')) as BusyboxImage;
-  } catch {
-    // not built yet
-  }
-  await fs.mkdir(CACHE_ROOT, { recursive: true });
-  const work = await fs.mkdtemp(path.join(CACHE_ROOT, 'tmp-busybox-index-'));
-  try {
-    const store = await BlobStore.open(path.join(work, 'store'));
+function buildBusyboxIndex(): Promise<BusyboxImage> {
+  return cachedLayout('busybox-index', async (store) => {
     const rootLayer = await writeLayer(busyboxEntries(), store);
     const images = [];
     for (const architecture of ['amd64', 'arm64']) {
       const marker = await writeLayer([text('etc/platform', `linux/${architecture}\n`)], store);
-      const config: ImageConfig = {
-        architecture,
-        os: 'linux',
-        config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['sh'] },
-        rootfs: { type: 'layers', diff_ids: [] },
-        history: [{ created_by: 'lading test harness: busybox-static rootfs' }, { created_by: `platform marker ${architecture}` }],
-      };
+      const config = BUSYBOX_CONFIG(architecture, ['lading test harness: busybox-static rootfs', `platform marker ${architecture}`]);
       images.push(assembleImage({ config, layers: [rootLayer, marker], blobs: storeBlobSource(store) }));
     }
-    const index = assembleIndex({ images });
-    const staging = path.join(work, 'layout');
-    await writeOciLayout(staging, [{ item: index, refName: 'latest' }]);
-    const result: BusyboxImage = { layoutDir, digest: index.digest };
-    await fs.writeFile(path.join(staging, 'lading-test-image.json'), JSON.stringify(result));
-    try {
-      await fs.rename(staging, layoutDir);
-    } catch (err) {
-      if (!['ENOTEMPTY', 'EEXIST'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
-    }
-    return result;
-  } finally {
-    await fs.rm(work, { recursive: true, force: true });
-  }
+    return assembleIndex({ images });
+  });
 }
