@@ -488,13 +488,14 @@ class StageRun {
       const inFlight = this.b.writing.get(contentKey);
       if (inFlight) return { layer: await inFlight, reused: true };
     }
+    const total = entries.reduce((n, e) => n + (e.type === 'file' ? (e.size ?? 0) : 0), 0);
     const writing = writeLayer(entries, this.o.store, {
       compression: this.o.layer.compression,
       level: this.o.layer.level,
       epoch: this.o.layer.epoch,
       format: this.o.format,
       signal: this.o.signal,
-      onBytes: (n) => this.b.send({ type: 'layer-progress', ref, bytes: n }),
+      onBytes: (n) => this.b.send({ type: 'layer-progress', ref, bytes: n, total }),
     });
     if (!contentKey) return { layer: await writing, reused: false };
     this.b.writing.set(contentKey, writing);

@@ -27,7 +27,8 @@ export type BuildEvent =
   | { type: 'step-done'; ref: StepRef; ms: number; layer?: string; layerBytes?: number; emptyLayer: boolean }
   | { type: 'step-miss-reason'; ref: StepRef; reason: string }
   | { type: 'step-output'; ref: StepRef; stream: 'stdout' | 'stderr'; text: string }
-  | { type: 'layer-progress'; ref: StepRef; bytes: number }
+  /** Uncompressed bytes written to a layer since the last event; `total` is the layer's file bytes (tar headers aside). */
+  | { type: 'layer-progress'; ref: StepRef; bytes: number; total?: number }
   | { type: 'warning'; message: string; file?: string; line?: number }
   /** A stage started a sandbox for its RUN steps (only when a RUN misses the cache). */
   | { type: 'sandbox'; stage: number; description: string }

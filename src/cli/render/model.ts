@@ -38,6 +38,8 @@ export interface StepState {
   layerBytes?: number;
   /** Uncompressed bytes hashed and compressed so far by the layer writer. */
   hashed: number;
+  /** The layer's file bytes, when the engine knows them (a bar instead of a sweep). */
+  total?: number;
   meter: RateMeter;
 }
 
@@ -121,6 +123,7 @@ export class ProgressModel {
       case 'layer-progress': {
         const s = this.step(e.ref, t);
         s.hashed += e.bytes;
+        if (e.total !== undefined) s.total = e.total;
         s.meter.update(t, s.hashed);
         break;
       }

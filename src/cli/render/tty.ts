@@ -159,7 +159,8 @@ function stepLine(s: StepState, spin: string, t: number, width: number): string 
   const tail: Segment[] = [['dim', `  ${formatDuration(t - s.started)}`]];
   if (s.hashed > 0) {
     const rate = s.meter.rate();
-    tail.unshift(['dim', `  compressing ${sweep(t)} ${formatBytes(s.hashed)}${rate > 0 ? `  ${formatRate(rate)}` : ''}`]);
+    const progress = s.total ? `${bar(Math.min(s.hashed, s.total), s.total)} ${formatBytes(s.hashed)}/${formatBytes(s.total)}` : `${sweep(t)} ${formatBytes(s.hashed)}`;
+    tail.unshift(['dim', `  compressing ${progress}${rate > 0 ? `  ${formatRate(rate)}` : ''}`]);
   }
   // The instruction gives way first, so the numbers stay on screen on a narrow terminal.
   const tailLength = tail.reduce((n, [, text]) => n + text.length, 0);
