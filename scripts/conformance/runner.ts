@@ -82,6 +82,10 @@ export class ConformanceRun {
           return { unavailable: `the ${kind} base could not be made here: ${(err as Error).message.split('\n')[0]}` };
         }
         try {
+          // A private copy: other test runs may rebuild the shared cache while this run reads it.
+          const copy = path.join(this.workDir, 'bases', kind);
+          await fs.cp(base.layoutDir, copy, { recursive: true });
+          base = { ...base, layoutDir: copy };
           await this.buildah.importBase(base);
         } catch (err) {
           return { error: err as Error };
