@@ -659,7 +659,7 @@ class StageRun {
   private async makeWorkdir(step: WorkdirStep): Promise<LayerEntry[]> {
     const fs = await this.fs();
     if (fs.isDirectory(step.path)) return [];
-    const owner = step.user ? await this.owner(step.user, fs, 'user') : undefined;
+    const owner = step.user ? await this.owner(step.user, fs) : undefined;
     const dir = { rel: '', type: 'directory' as const, mode: 0o755, uid: 0, gid: 0, size: 0 };
     return planCopy([{ path: '', root: dir, entries: [] }], {
       dest: step.path,
