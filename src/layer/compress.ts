@@ -21,7 +21,7 @@ export interface CompressionOptions {
   /** gzip 1–9 (default 6); zstd 1–19 (default 3). */
   level?: number;
   /**
-   * Blocks in flight at once; never changes the output. The default keeps two per core queued,
+   * Blocks in flight at once; never changes the output. The default keeps four per core queued,
    * so a worker never idles while the main thread hashes and writes.
    */
   concurrency?: number;
@@ -33,7 +33,7 @@ export const ZSTD_BLOCK_SIZE = 4 * 1024 * 1024;
 const DICTIONARY_SIZE = 32 * 1024;
 
 export function createCompressor(options: CompressionOptions): Transform {
-  const concurrency = options.concurrency ?? Math.max(4, availableParallelism() * 2);
+  const concurrency = options.concurrency ?? Math.max(8, availableParallelism() * 4);
   switch (options.compression) {
     case 'none':
       return new Transform({ transform: (chunk, _enc, cb) => cb(null, chunk) });
