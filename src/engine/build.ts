@@ -699,7 +699,7 @@ class StageRun {
         onOutput: (chunk, stream) => this.b.send({ type: 'step-output', ref, stream, text: chunk.toString('utf8') }),
       });
       for (const note of outcome.notes) this.b.send({ type: 'warning', message: `${step.history}: ${note}`, file: step.location.file, line: step.location.line });
-      return outcome.entries;
+      return dropUntouchedDirectories(outcome.entries, await this.fs());
     } catch (err) {
       throw withLocation(err, step.location);
     }
@@ -725,7 +725,7 @@ class StageRun {
           });
           break;
         case 'bind':
-          if (m.from === undefined) out.push({ type: 'bind', target: target!, from: await this.contextBindSource(m.source ?? '.', step), rw: !m.readonly });
+          if (m.from === undefined) out.push({ type: 'bind', target: target!, ...(await this.contextBindSource(m.source ?? '.', step)), rw: !m.readonly });
           else out.push({ type: 'bind', target: target!, from: await this.bindSource(m.from), ...(m.source ? { source: m.source } : {}), rw: !m.readonly });
           break;
         case 'secret': {
@@ -782,7 +782,7 @@ class StageRun {
    * A bind mount from the context shows the context as the build sees it: a copy of `source`
    * without what .dockerignore excludes (BuildKit's mount shows the context as sent, too).
    */
-  private async contextBindSource(source: string, step: RunStep): Promise<string> {
+  private async contextBindSource(source: string, step: RunStep): Promise<{ from: string; source?: string }> {
     const matches = await contextMatches(this.o.context, [source], [], step.location, 'RUN --mount=type=bind');
     const dir = await this.tempDir('bind');
     const dirModes: [string, number][] = [];
@@ -804,7 +804,10 @@ class StageRun {
     }
     // Folder modes last, deepest first, so a read-only folder never blocks filling it.
     for (const [d, mode] of dirModes.reverse()) await fs.chmod(d, mode);
-    return dir;
+    // A single file is mounted as that file (source=requirements.txt,target=/tmp/req.txt).
+    const only = matches.length === 1 ? matches[0]! : undefined;
+    if (only && only.root.type !== 'directory') return { from: dir, source: path.posix.basename(only.path) };
+    return { from: dir };
   }
 
   /** Another stage (by name or index) or an image, as layers and a way to read them. */
@@ -818,6 +821,28 @@ class StageRun {
     const image = await this.o.resolveImage(from, this.platform);
     return { identity: `image:${image.digest}`, layers: layersOf(image), blobs: image.blobs };
   }
+}
+
+/**
+ * A folder a step only passed through (created and deleted a file in /tmp, say) shows up in the
+ * snapshot with a new modification time alone. Like BuildKit's differ, which compares folders by
+ * mode and owner, such a folder is not a change: it is dropped unless something below it changed.
+ */
+export function dropUntouchedDirectories(entries: LayerEntry[], before: FsIndex): LayerEntry[] {
+  const keptBelow = new Set<string>();
+  const kept = new Set<LayerEntry>();
+  const deepestFirst = [...entries].sort((a, b) => b.path.split('/').length - a.path.split('/').length);
+  for (const e of deepestFirst) {
+    const was = e.type === 'directory' ? before.get(e.path) : undefined;
+    const untouched = was?.type === 'directory' && was.mode === e.mode && was.uid === e.uid && was.gid === e.gid && !keptBelow.has(e.path);
+    if (untouched) continue;
+    kept.add(e);
+    for (let dir = e.path; dir.includes('/'); ) {
+      dir = dir.slice(0, dir.lastIndexOf('/'));
+      keptBelow.add(dir);
+    }
+  }
+  return entries.filter((e) => kept.has(e));
 }
 
 function parseTmpfsSize(size: string, step: RunStep): number {

@@ -122,8 +122,13 @@ export function planCopy(matches: CopyMatch[], options: CopyPlanOptions): Planne
     const kept = options.parents ? parentsPath(match) : undefined;
     if (root.type === 'directory') {
       const base = kept !== undefined ? resolveIn(fs, path.join(destDir, kept)) : destDir;
-      // A folder that already exists keeps its own metadata; a new one takes the source folder's.
-      if (base !== '' && !isDir(base)) place(base, root);
+      // A folder that already exists keeps its own metadata. A new one is made like any missing
+      // parent (0755, owned by --chown or root), never with the source folder's mode, owner or
+      // --chmod: BuildKit and buildah both create it so.
+      if (base !== '' && !isDir(base)) {
+        if (typeAt(base) !== undefined) fail(`cannot copy a directory onto the file /${base}`, 'remove the file first, or copy to another path');
+        planned.set(base, { path: base, entry: { path: base, type: 'directory', mode: 0o755, uid: options.owner?.uid ?? 0, gid: options.owner?.gid ?? 0 } });
+      }
       for (const file of match.entries) {
         const rel = root.rel === '' ? file.rel : file.rel.slice(root.rel.length + 1);
         place(joinClean(base, rel), file);

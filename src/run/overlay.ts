@@ -243,7 +243,9 @@ export function mergeUpper(
         merge(childRel);
         continue;
       }
-      if (bst?.isDirectory()) forceRemove(b);
+      // Anything in the way goes first: rename cannot put a folder over a file (ENOTDIR), nor a
+      // file over a folder (EISDIR), and a step may have swapped one for the other.
+      if (bst) forceRemove(b);
       fs.renameSync(u, b);
       forget(childRel);
     }

@@ -125,3 +125,24 @@ test('RUN heredocs: a plain body runs in the shell, a #! body runs as its own sc
   t.is((await fs.readFile(path.join(out, 'script-name'), 'utf8')).trim(), '/dev/pipes/EOF');
   await t.throwsAsync(fs.access(path.join(out, 'dev/pipes')), undefined, 'the script mount left nothing');
 });
+
+test('RUN edge cases: a bind of one file mounts the file; a file replaced by a folder; a step that only passes through /tmp makes no layer', async (t) => {
+  const p = await writeProject(await tempDir(t), {
+    Dockerfile: [
+      'FROM busybox',
+      'RUN --mount=type=bind,source=requirements.txt,target=/tmp/req.txt cp /tmp/req.txt /req-copy',
+      'RUN mkdir /opt && touch /opt/x',
+      'RUN rm /opt/x && mkdir /opt/x',
+      'RUN touch /opt/x/y',
+      'RUN touch /tmp/scratch && rm /tmp/scratch',
+    ].join('\n'),
+    'requirements.txt': 'flask==3.0\n',
+  });
+  const out = await localOut(t);
+  const run = await buildProject(p, { outputs: [{ type: 'local', dest: out }] });
+  t.is(await fs.readFile(path.join(out, 'req-copy'), 'utf8'), 'flask==3.0\n');
+  t.true((await fs.stat(path.join(out, 'opt/x'))).isDirectory());
+  t.true((await fs.stat(path.join(out, 'opt/x/y'))).isFile());
+  const passing = run.steps.find((s) => s.text.includes('touch /tmp/scratch'))!;
+  t.is(passing.layer, undefined, 'only a folder time changed: no layer');
+});
