@@ -3,10 +3,10 @@
  * are written only to a terminal, and never when NO_COLOR is set or TERM is dumb; `auto` is the
  * live tty view on such a terminal and plain lines everywhere else (CI logs, pipes, files).
  */
+import type { BuildEvent } from '../index.ts';
 import { jsonRenderer } from './render/json.ts';
 import { plainRenderer } from './render/plain.ts';
 import type { Renderer } from './render/renderer.ts';
-import { ttyRenderer } from './render/tty.ts';
 
 export { formatBytes } from './render/format.ts';
 export type { Renderer } from './render/renderer.ts';
@@ -41,8 +41,36 @@ export function createRenderer(requested: ProgressMode, out: NodeJS.WriteStream 
     case 'json':
       return jsonRenderer(out);
     case 'tty':
-      return ttyRenderer(out);
+      return lazyTty(out);
     default:
       return plainRenderer(out, interval !== undefined && Number.isFinite(interval) ? { intervalMs: interval } : {});
   }
+}
+
+/**
+ * The tty view, loaded in the background: its terminal library costs more start-up time than a
+ * whole no-op rebuild should take, and plain, json and quiet runs never need it. Events that
+ * arrive first are replayed; a command that ends before it loads gets plain lines instead.
+ */
+function lazyTty(out: NodeJS.WriteStream): Renderer {
+  let real: Renderer | undefined;
+  let ended = false;
+  const queued: BuildEvent[] = [];
+  void import('./render/tty.ts').then(({ ttyRenderer }) => {
+    if (ended) return;
+    real = ttyRenderer(out);
+    for (const e of queued.splice(0)) real.onEvent(e);
+  });
+  const settle = (): Renderer => {
+    ended = true;
+    if (real) return real;
+    const plain = plainRenderer(out);
+    for (const e of queued.splice(0)) plain.onEvent(e);
+    return plain;
+  };
+  return {
+    onEvent: (e) => (real ? real.onEvent(e) : void queued.push(e)),
+    done: (outcome) => settle().done(outcome),
+    fail: (error, status) => settle().fail(error, status),
+  };
 }

@@ -40,7 +40,7 @@ function bar(done: number, total: number): string {
   return '█'.repeat(filled) + '░'.repeat(BAR_WIDTH - filled);
 }
 
-/** Compression has no known total: a block sweeping the track says "working", not "how far". */
+/** Without a known total (a layer of RUN changes), a block sweeping the track says "working", not "how far". */
 function sweep(t: number): string {
   const pos = Math.floor(t / 120) % (2 * (BAR_WIDTH - 4));
   const at = pos < BAR_WIDTH - 4 ? pos : 2 * (BAR_WIDTH - 4) - pos;
