@@ -18,7 +18,8 @@ import { isIndexMediaType, isManifestMediaType } from '../image/mediatypes.ts';
 import { parsePlatform, platformMatches, platformToString } from '../image/platform.ts';
 import type { Descriptor, Index, Manifest, Platform } from '../image/types.ts';
 import { layoutBlobSource, REF_NAME_ANNOTATION } from '../output/oci-layout.ts';
-import { parseReference, referrerDescriptor, type ImageReference } from '../registry/index.ts';
+import { parseReference, type ImageReference } from '../registry/reference.ts';
+import { referrerDescriptor } from '../registry/referrer-descriptor.ts';
 import { ATTESTATION_MANIFEST, INTOTO_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION, REFERENCE_DIGEST_ANNOTATION, REFERENCE_TYPE_ANNOTATION } from './attestations.ts';
 import { registryClient, type TransferOptions } from './registry.ts';
 

@@ -38,7 +38,8 @@ import { assembleImage, layersOf } from '../image/mutate.ts';
 import { parsePlatform } from '../image/platform.ts';
 import type { Descriptor, ImageConfig, Index, LayerDescriptor, Manifest } from '../image/types.ts';
 import { writeOciLayout } from '../output/oci-layout.ts';
-import { parseReference, type PushResult, type RegistryClient } from '../registry/index.ts';
+import { parseReference } from '../registry/reference.ts';
+import type { PushResult, RegistryClient } from '../registry/index.ts';
 import type { BuildOptions, OutputSpec, PlatformImage } from './build.ts';
 
 export const INTOTO_MEDIA_TYPE = 'application/vnd.in-toto+json';

@@ -10,7 +10,8 @@ import type { Image, ImageIndex } from '../image/image.ts';
 import { hostPlatform, parsePlatform, platformToString } from '../image/platform.ts';
 import type { ImageConfig, Index, Manifest, Platform } from '../image/types.ts';
 import { readOciLayoutItem, writeOciLayout } from '../output/oci-layout.ts';
-import { RegistryClient, defaultKeychain, parseReference, type CredentialInput, type PushResult } from '../registry/index.ts';
+import { parseReference } from '../registry/reference.ts';
+import type { CredentialInput, PushResult, RegistryClient } from '../registry/index.ts';
 import { BlobStore } from '../store/blob-store.ts';
 import { defaultCacheDir } from './build.ts';
 import { cancellable } from './cancel.ts';
@@ -28,15 +29,38 @@ export interface RegistryOptions {
   concurrency?: number;
 }
 
+/**
+ * A registry client, made on first use: the HTTP stack is a good part of lading's start-up time,
+ * and most builds (an OCI folder from local bases, a no-op rebuild) never talk to a registry.
+ * Every method but `close` is asynchronous, so the returned object can load it behind the scenes.
+ */
 export function registryClient(options: RegistryOptions, onEvent: ((e: BuildEvent) => void) | undefined, signal?: AbortSignal): RegistryClient {
-  return new RegistryClient({
-    keychain: defaultKeychain({ credentials: options.credentials }),
-    insecureRegistries: options.insecureRegistries,
-    caFile: options.registryCa,
-    chunkSize: options.chunkSize,
-    concurrency: options.concurrency,
-    signal,
-    onEvent: onEvent ? (event) => onEvent({ type: 'registry', event }) : undefined,
+  let made: RegistryClient | undefined;
+  let making: Promise<RegistryClient> | undefined;
+  const make = async (): Promise<RegistryClient> => {
+    const { RegistryClient: Client, defaultKeychain } = await import('../registry/index.ts');
+    made = new Client({
+      keychain: defaultKeychain({ credentials: options.credentials }),
+      insecureRegistries: options.insecureRegistries,
+      caFile: options.registryCa,
+      chunkSize: options.chunkSize,
+      concurrency: options.concurrency,
+      signal,
+      onEvent: onEvent ? (event) => onEvent({ type: 'registry', event }) : undefined,
+    });
+    return made;
+  };
+  return new Proxy({} as RegistryClient, {
+    get(_target, prop) {
+      if (prop === 'close') return () => made?.close();
+      if (prop === 'then') return undefined; // not a thenable
+      return async (...args: unknown[]) => {
+        const client = made ?? (await (making ??= make()));
+        // The method is looked up by name on the real client: a proxy over its whole surface.
+        const method = (client as unknown as Record<string | symbol, (...a: unknown[]) => unknown>)[prop];
+        return method.apply(client, args);
+      };
+    },
   });
 }
 

@@ -17,7 +17,8 @@ import type { BlobSource, Image } from '../image/image.ts';
 import { canonicalBytes } from '../image/json.ts';
 import { MediaType } from '../image/mediatypes.ts';
 import type { Descriptor, ImageConfig, Manifest } from '../image/types.ts';
-import { parseReference, type ImageReference, type RegistryClient } from '../registry/index.ts';
+import { parseReference } from '../registry/reference.ts';
+import type { ImageReference, RegistryClient } from '../registry/index.ts';
 import type { BlobStore } from '../store/blob-store.ts';
 
 export const CACHE_ARTIFACT_TYPE = 'application/vnd.lading.cache.step.v1';

@@ -38,14 +38,9 @@ export function referrersTag(subjectDigest: string): string {
   return `${digestAlgorithm(subjectDigest).slice(0, 32)}-${digestHex(subjectDigest).slice(0, 64)}`;
 }
 
-/** What the referrers index lists for a referrer manifest: its type, annotations, and size. */
-export function referrerDescriptor(manifest: Manifest, bytes: Buffer): Descriptor {
-  const desc: Descriptor = { mediaType: manifest.mediaType ?? MediaType.OCI_MANIFEST, digest: sha256(bytes), size: bytes.length };
-  const artifactType = manifest.artifactType ?? manifest.config.mediaType;
-  if (artifactType) desc.artifactType = artifactType;
-  if (manifest.annotations && Object.keys(manifest.annotations).length > 0) desc.annotations = { ...manifest.annotations };
-  return desc;
-}
+import { referrerDescriptor } from './referrer-descriptor.ts';
+
+export { referrerDescriptor };
 
 /**
  * Ask the referrers API. Undefined when the registry does not implement it, so the caller falls
