@@ -6,9 +6,9 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT } from '../helpers/busybox.ts';
 import { LadingError } from '../../src/errors.ts';
 import { IgnoreMatcher, describePattern, parseDockerignore, readIgnoreLines } from '../../src/context/dockerignore.ts';
+import { CONFORMANCE_DIR } from '../helpers/conformance-data.ts';
 
 interface MatchCase {
   pattern?: string;
@@ -19,7 +19,7 @@ interface MatchCase {
   test?: string;
 }
 
-const vectors = JSON.parse(readFileSync(path.join(REPO_ROOT, '..', 'shared', 'conformance', 'dockerignore-vectors.json'), 'utf8')) as {
+const vectors = JSON.parse(readFileSync(path.join(CONFORMANCE_DIR, 'dockerignore-vectors.json'), 'utf8')) as {
   readAll: { input: string; expectedPatterns: string[] };
   singlePatternCases: { cases: MatchCase[] };
   multiPatternCases: { cases: MatchCase[] };

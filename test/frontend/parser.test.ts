@@ -16,8 +16,9 @@ import {
   parseHeredocWord,
   type Heredoc,
 } from '../../src/frontend/parser.ts';
+import { CONFORMANCE_DIR } from '../helpers/conformance-data.ts';
 
-const DATA = '/work/shared/conformance/buildkit-parser-testfiles';
+const DATA = path.join(CONFORMANCE_DIR, 'buildkit-parser-testfiles');
 const read = (...parts: string[]): string => fs.readFileSync(path.join(DATA, ...parts), 'utf8');
 const cases = (folder: string): string[] => fs.readdirSync(path.join(DATA, folder)).sort();
 

@@ -6,11 +6,11 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT } from '../helpers/busybox.ts';
 import { LadingError } from '../../src/errors.ts';
 import { ShellLex } from '../../src/frontend/shell.ts';
+import { CONFORMANCE_DIR } from '../helpers/conformance-data.ts';
 
-const DIR = path.join(REPO_ROOT, '..', 'shared', 'conformance', 'buildkit-shell-lex');
+const DIR = path.join(CONFORMANCE_DIR, 'buildkit-shell-lex');
 
 // The environment BuildKit's TestShellParser4EnvVars uses.
 const ENV_VAR_TEST_ENV = new Map([

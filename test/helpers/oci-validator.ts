@@ -9,8 +9,9 @@ import path from 'node:path';
 import ajvDraft04Module from 'ajv-draft-04';
 import ajvFormatsModule from 'ajv-formats';
 import type { ValidateFunction } from 'ajv';
+import { CONFORMANCE_DIR } from './conformance-data.ts';
 
-export const CONFORMANCE = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../shared/conformance');
+export const CONFORMANCE = CONFORMANCE_DIR;
 const SCHEMA_DIR = path.join(CONFORMANCE, 'oci-image-spec', 'schema');
 
 const URIS: Record<string, string[]> = {

@@ -6,7 +6,6 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT } from '../helpers/busybox.ts';
 import { LadingError } from '../../src/errors.ts';
 import {
   DigestReference,
@@ -28,8 +27,9 @@ import {
   withTag,
   type Reference,
 } from '../../src/registry/reference.ts';
+import { CONFORMANCE_DIR } from '../helpers/conformance-data.ts';
 
-const vectors = JSON.parse(readFileSync(path.join(REPO_ROOT, '..', 'shared', 'conformance', 'reference-vectors.json'), 'utf8')) as {
+const vectors = JSON.parse(readFileSync(path.join(CONFORMANCE_DIR, 'reference-vectors.json'), 'utf8')) as {
   errorNames: Record<string, string>;
   cases: Record<string, Record<string, unknown>>;
 };
