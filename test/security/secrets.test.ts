@@ -6,8 +6,8 @@
  * (gzip blobs decompressed), and everything the registry stored. Failing builds (wrong password,
  * a missing image) are searched too.
  *
- * Not covered yet: `--secret` and RUN --mount=type=secret are not wired into build() or the CLI
- * at the time of writing (they arrive with the RUN work); see docs/security.md.
+ * A build secret (`--secret id=token,env=...` used by RUN --mount=type=secret) gets the same
+ * search: it must reach the step and nothing else.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -28,7 +28,15 @@ const test = testNeeding(['docker-registry', 'openssl', 'htpasswd'], 'secrets');
 
 const USER = 'builder';
 const PASSWORD = 'pw-7Hq2-never-print-me-Zx9';
-const FORMS = [PASSWORD, Buffer.from(`${USER}:${PASSWORD}`).toString('base64'), Buffer.from(PASSWORD).toString('base64'), encodeURIComponent(PASSWORD)];
+const SECRET = 'build-secret-Qm3v-never-store-me-81';
+const FORMS = [
+  PASSWORD,
+  Buffer.from(`${USER}:${PASSWORD}`).toString('base64'),
+  Buffer.from(PASSWORD).toString('base64'),
+  encodeURIComponent(PASSWORD),
+  SECRET,
+  Buffer.from(SECRET).toString('base64'),
+];
 
 /** Every file under `dir` as text, gzip members decompressed. */
 async function filesText(dir: string): Promise<{ file: string; text: string }[]> {
@@ -70,11 +78,11 @@ test('credentials appear in no output of a full build: logs, events, errors, lay
   const ctx = path.join(dir, 'ctx');
   await fs.mkdir(ctx);
   await fs.writeFile(path.join(ctx, 'a.txt'), 'application file\n');
-  await fs.writeFile(path.join(ctx, 'Dockerfile'), `FROM ${host}/private/base:1\nCOPY a.txt /a.txt\nWORKDIR /app\nCOPY --from=${host}/private/base:1 /etc/passwd /copied-passwd\nLABEL stage=final\n`);
+  await fs.writeFile(path.join(ctx, 'Dockerfile'), `FROM ${host}/private/base:1\nCOPY a.txt /a.txt\nRUN --mount=type=secret,id=token,required=true wc -c < /run/secrets/token > /token-size\nWORKDIR /app\nCOPY --from=${host}/private/base:1 /etc/passwd /copied-passwd\nLABEL stage=final\n`);
   const cache = path.join(dir, 'cache');
   const out = path.join(dir, 'out');
-  const env = { LADING_REGISTRY_AUTH: `${host}=${USER}:${PASSWORD}` };
-  const common = ['--registry-ca', pki.caCert, '--cache-dir', cache];
+  const env = { LADING_REGISTRY_AUTH: `${host}=${USER}:${PASSWORD}`, BUILD_TOKEN: SECRET };
+  const common = ['--registry-ca', pki.caCert, '--cache-dir', cache, '--secret', 'id=token,env=BUILD_TOKEN'];
 
   const outputs: { what: string; text: string }[] = [];
   const cli = await runCliToEnd(['build', ctx, ...common, '--progress', 'plain', '--output', `type=oci,dest=${out}`, '-t', `${host}/private/app:1`, '--push', '--cache-to', `type=registry,ref=${host}/private/cache,mode=max`], env);
@@ -83,23 +91,25 @@ test('credentials appear in no output of a full build: logs, events, errors, lay
   t.regex(cli.stderr, /private\/app/, 'the progress output talks about the push');
 
   // Failures: a wrong password, and a missing image with the right one.
-  const wrong = await runCliToEnd(['build', ctx, ...common, '--progress', 'plain', '--no-cache'], { LADING_REGISTRY_AUTH: `${host}=${USER}:${PASSWORD}-wrong` });
+  const wrong = await runCliToEnd(['build', ctx, ...common, '--progress', 'plain', '--no-cache'], { LADING_REGISTRY_AUTH: `${host}=${USER}:${PASSWORD}-wrong`, BUILD_TOKEN: SECRET });
   t.not(wrong.code, 0);
   outputs.push({ what: 'wrong-password stderr', text: wrong.stderr + wrong.stdout });
   await fs.writeFile(path.join(dir, 'Dockerfile.missing'), `FROM ${host}/private/nothing:here\n`);
   const missing = await runCliToEnd(['build', ctx, '-f', path.join(dir, 'Dockerfile.missing'), ...common, '--progress', 'plain'], env);
   t.not(missing.code, 0);
   outputs.push({ what: 'missing-image stderr', text: missing.stderr + missing.stdout });
-  const pulled = await runCliToEnd(['pull', `${host}/private/app:1`, '--registry-ca', pki.caCert, '--cache-dir', cache, '--output', path.join(dir, 'pulled')], env);
+  const pulled = await runCliToEnd(['pull', `${host}/private/app:1`, '--registry-ca', pki.caCert, '--cache-dir', cache, '--output', path.join(dir, 'pulled'), '--platform', 'linux/amd64'], env);
   t.is(pulled.code, 0, pulled.stderr);
   outputs.push({ what: 'pull output', text: pulled.stderr + pulled.stdout });
 
   // The library: every event of a build, and the error of a failing one.
   const events: BuildEvent[] = [];
-  await build({ context: ctx, cacheDir: cache, registryCa: pki.caCert, credentials: { [host]: { username: USER, password: PASSWORD } }, noCache: true, onEvent: (e) => events.push(e) });
+  process.env.BUILD_TOKEN_LIB = SECRET;
+  t.teardown(() => void delete process.env.BUILD_TOKEN_LIB);
+  await build({ context: ctx, cacheDir: cache, registryCa: pki.caCert, credentials: { [host]: { username: USER, password: PASSWORD } }, secrets: { token: { env: 'BUILD_TOKEN_LIB' } }, noCache: true, onEvent: (e) => events.push(e) });
   outputs.push({ what: 'library events', text: JSON.stringify(events) });
   try {
-    await build({ context: ctx, file: path.join(dir, 'Dockerfile.missing'), cacheDir: cache, registryCa: pki.caCert, credentials: { [host]: { username: USER, password: PASSWORD } }, onEvent: (e) => events.push(e) });
+    await build({ context: ctx, file: path.join(dir, 'Dockerfile.missing'), cacheDir: cache, registryCa: pki.caCert, credentials: { [host]: { username: USER, password: PASSWORD } }, secrets: { token: { env: 'BUILD_TOKEN_LIB' } }, onEvent: (e) => events.push(e) });
     t.fail('the missing image must fail the build');
   } catch (err) {
     t.true(isLadingError(err));
