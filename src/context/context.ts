@@ -49,6 +49,7 @@ export class BuildContext {
   readonly root: string;
   private readonly ignore?: IgnoreMatcher;
   readonly statCache: StatCache;
+  private readonly matched = new Map<string, Promise<SourceMatch[]>>();
 
   private constructor(root: string, options: ContextOptions, statCache: StatCache) {
     this.root = root;
@@ -75,7 +76,19 @@ export class BuildContext {
   }
 
   /** Resolve one COPY/ADD source to what it names; an empty match is an error naming the source. */
-  async match(source: string, excludes: string[] = []): Promise<SourceMatch[]> {
+  match(source: string, excludes: string[] = []): Promise<SourceMatch[]> {
+    // One walk per source per build: the engine warms hashes ahead of the steps that read them.
+    const key = JSON.stringify([source, excludes]);
+    let found = this.matched.get(key);
+    if (!found) {
+      found = this.matchUncached(source, excludes);
+      this.matched.set(key, found);
+      found.catch(() => this.matched.delete(key));
+    }
+    return found;
+  }
+
+  private async matchUncached(source: string, excludes: string[]): Promise<SourceMatch[]> {
     const cleaned = path.posix.normalize(`/${source}`).slice(1);
     const excludeMatcher = excludes.length > 0 ? new IgnoreMatcher(parseDockerignore(excludes.join('\n'), '--exclude')) : undefined;
     const paths = hasWildcard(cleaned) ? await this.expandWildcards(cleaned) : [cleaned];

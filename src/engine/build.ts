@@ -304,7 +304,11 @@ class StageRun {
 
   async execute(): Promise<StageResult> {
     throwIfAborted(this.o.signal);
+    // Hash the context files the stage copies while its base image is being resolved (a
+    // registry round trip): when the COPY steps come, their keys are ready.
+    const warming = this.warmContextHashes();
     const base = await this.resolveBase();
+    await warming;
     this.key = base.key;
     this.baseKey = base.key;
     this.layers = [...base.layers];
@@ -345,6 +349,32 @@ class StageRun {
       history: this.history,
     };
     return { key: this.key, config, layers: this.layers, blobs: this.blobs(), fs: this.fs };
+  }
+
+  /**
+   * Best effort, errors ignored (the step itself reports them): the literal sources of the
+   * stage's COPY and ADD steps from the context, hashed into the stat cache.
+   */
+  private async warmContextHashes(): Promise<void> {
+    const sources: { source: string; excludes: string[] }[] = [];
+    for (const cmd of this.node.stage.commands) {
+      if ((cmd.kind !== 'copy' && cmd.kind !== 'add') || cmd.from !== undefined || cmd.heredocs.length > 0) continue;
+      for (const source of cmd.sources) {
+        if (!source.includes('$') && !isUrl(source)) sources.push({ source, excludes: cmd.excludes });
+      }
+    }
+    await Promise.all(
+      sources.map(async ({ source, excludes }) => {
+        try {
+          for (const m of await this.o.context.match(source, excludes)) {
+            const files = m.root.type === 'directory' ? m.entries : [m.root];
+            await Promise.all(files.filter((f) => f.type === 'file').map((f) => this.o.context.digest(f)));
+          }
+        } catch {
+          // reported by the step that reads it
+        }
+      }),
+    );
   }
 
   private async resolveBase(): Promise<StageResult> {
