@@ -10,6 +10,7 @@ import { sha256 } from '../image/digest.ts';
 import { BuildContext } from '../context/context.ts';
 import { IgnoreMatcher, readDockerignore } from '../context/dockerignore.ts';
 import { StatCache } from '../context/stat-cache.ts';
+import { compressionPool } from '../layer/compression-pool.ts';
 import type { BuildEvent, StepRef } from '../engine/events.ts';
 import { runBuild, type StepReport } from '../engine/build.ts';
 import type { BlobSource, Image, ImageIndex } from '../image/image.ts';
@@ -394,7 +395,7 @@ async function readInputs(options: BuildOptions) {
   }
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   const store = await BlobStore.open(cacheDir);
-  const statCache = await StatCache.load(path.join(cacheDir, 'statcache', `${sha256(contextDir).slice(7, 23)}.json`));
+  const statCache = await StatCache.load(path.join(cacheDir, 'statcache', `${sha256(contextDir).slice(7, 23)}.json`), 16, (file) => compressionPool().hashFile(file));
   const ignore = new IgnoreMatcher(await readDockerignore(contextDir, dockerfilePath));
   const context = await BuildContext.open(contextDir, { ignore, statCache });
   const platforms = parsePlatforms(options.platform);

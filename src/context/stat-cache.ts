@@ -32,6 +32,7 @@ export class StatCache {
   contentReads = 0;
   private active = 0;
   private readonly hashing = new Map<string, Promise<string>>();
+  private hasher?: (abs: string) => Promise<string>;
   private readonly waiting: (() => void)[] = [];
   private readonly concurrency: number;
 
@@ -41,8 +42,13 @@ export class StatCache {
   }
 
   /** Load the cache kept at `file` (missing or unreadable means empty). */
-  static async load(file: string | undefined, concurrency = 8): Promise<StatCache> {
+  /**
+   * `hasher`, when given, hashes small files elsewhere (lading passes its worker threads, so a
+   * cold context is hashed on every core).
+   */
+  static async load(file: string | undefined, concurrency = 8, hasher?: (abs: string) => Promise<string>): Promise<StatCache> {
     const cache = new StatCache(file, concurrency);
+    cache.hasher = hasher;
     if (!file) return cache;
     try {
       const raw = JSON.parse(await fs.readFile(file, 'utf8')) as { format: number; entries: Record<string, Entry> };
@@ -78,7 +84,7 @@ export class StatCache {
     try {
       let before = sig;
       for (let attempt = 0; attempt < MAX_REREADS; attempt++) {
-        const digest = await hashFile(abs);
+        const digest = await hashFile(abs, this.hasher);
         this.contentReads++;
         let after: Stats;
         try {
@@ -138,10 +144,11 @@ export class StatCache {
  */
 const SYNC_READ_LIMIT = 2 * 1024 * 1024;
 
-async function hashFile(abs: string): Promise<string> {
+async function hashFile(abs: string, hasher?: (abs: string) => Promise<string>): Promise<string> {
   const hash = createHash('sha256');
   try {
     const st = lstatSync(abs);
+    if (hasher && st.size <= SYNC_READ_LIMIT) return await hasher(abs);
     if (st.size <= SYNC_READ_LIMIT) hash.update(readFileSync(abs));
     else for await (const chunk of createReadStream(abs, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
   } catch (err) {

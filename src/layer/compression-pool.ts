@@ -13,9 +13,16 @@ import { zstdModulePath } from './zstd.ts';
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const zlib = require('node:zlib');
+const fs = require('node:fs');
+const crypto = require('node:crypto');
 let zstd;
 parentPort.on('message', (job) => {
   try {
+    if (job.kind === 'hash-file') {
+      const hash = crypto.createHash('sha256').update(fs.readFileSync(job.path)).digest('hex');
+      parentPort.postMessage({ id: job.id, digest: 'sha256:' + hash });
+      return;
+    }
     const input = Buffer.from(job.block);
     let out;
     let crc = 0;
@@ -35,13 +42,13 @@ parentPort.on('message', (job) => {
     }
     parentPort.postMessage({ id: job.id, out: bytes.buffer, crc }, [bytes.buffer]);
   } catch (err) {
-    parentPort.postMessage({ id: job.id, error: String(err && err.message || err) });
+    parentPort.postMessage({ id: job.id, error: (err && err.code ? err.code + ': ' : '') + String(err && err.message || err) });
   }
 });
 `;
 
 interface Job {
-  resolve: (r: { out: Buffer; crc: number }) => void;
+  resolve: (r: { out: Buffer; crc: number; digest?: string }) => void;
   reject: (e: Error) => void;
 }
 
@@ -58,13 +65,16 @@ class CompressionPool {
     if (this.workers.length < this.size) {
       // An eval'd worker resolves require() from the current folder, not from lading: pass the
       // optional zstd module's path explicitly.
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { zstdPath: zstdModulePath() } });
-      w.on('message', (msg: { id: number; out?: ArrayBuffer; crc?: number; error?: string }) => {
+      // No inherited execArgv: a parent started with --input-type=module would make the CommonJS
+      // source an ES module (no require), and loaders like tsx are not needed here.
+      const w = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { zstdPath: zstdModulePath() } });
+      w.on('message', (msg: { id: number; out?: ArrayBuffer; crc?: number; digest?: string; error?: string }) => {
         const job = this.jobs.get(msg.id);
         if (!job) return;
         this.jobs.delete(msg.id);
         if (--this.active === 0) for (const x of this.workers) x.unref();
-        if (msg.error !== undefined) job.reject(new Error(`deflate failed: ${msg.error}`));
+        if (msg.error !== undefined) job.reject(Object.assign(new Error(msg.error), /^E[A-Z]+:/.test(msg.error) ? { code: msg.error.slice(0, msg.error.indexOf(':')) } : {}));
+        else if (msg.digest !== undefined) job.resolve({ out: Buffer.alloc(0), crc: 0, digest: msg.digest });
         else job.resolve({ out: Buffer.from(msg.out!), crc: msg.crc! });
       });
       w.on('error', (err) => {
@@ -90,6 +100,20 @@ class CompressionPool {
   /** Compress `block` as one zstd frame. */
   async zstd(block: Uint8Array, level: number): Promise<Buffer> {
     return (await this.submit('zstd', block, undefined, level, true)).out;
+  }
+
+  /**
+   * The sha256 of a (small) file, read and hashed on a worker: a cold context's hashing then uses
+   * every core instead of leaving the compression workers idle until the first layer is written.
+   */
+  hashFile(file: string): Promise<string> {
+    const id = this.nextId++;
+    return new Promise<{ digest?: string }>((resolve, reject) => {
+      this.jobs.set(id, { resolve, reject });
+      const w = this.worker();
+      if (this.active++ === 0) for (const x of this.workers) x.ref();
+      w.postMessage({ id, kind: 'hash-file', path: file });
+    }).then((r) => r.digest!);
   }
 
   private submit(kind: 'deflate' | 'zstd', block: Uint8Array, dictionary: Uint8Array | undefined, level: number, last: boolean): Promise<{ out: Buffer; crc: number }> {
