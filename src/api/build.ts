@@ -160,6 +160,11 @@ export interface BuildResult {
   warnings: string[];
   /** Context files whose content had to be read (0 when the stat cache knew them all). */
   contentReads: number;
+  /**
+   * Of those, files read only to hash them. A cold build that copies files into an empty cache
+   * hashes them as it writes the layer instead, so each is read once and this stays 0.
+   */
+  hashOnlyReads: number;
   /** What each push did (one result per registry output). */
   pushed: PushResult[];
   /** Entries written to each --cache-to (and how many were there already). */
@@ -237,6 +242,8 @@ async function buildImage(options: BuildOptions): Promise<BuildResult> {
           noCacheFilter: options.noCacheFilter,
           explain: options.explain,
           remoteCache,
+          // Keys first where they are worth it: a shared cache to ask, or platforms sharing layers.
+          singlePass: inputs.platforms.length === 1 && remoteCache === undefined,
           layerWrites,
           runner,
           secrets: secrets.files,
@@ -282,6 +289,7 @@ async function buildImage(options: BuildOptions): Promise<BuildResult> {
       steps: results.flatMap((r, i) => r.steps.map((s) => (results.length > 1 ? { ...s, platform: images[i]!.platform } : s))),
       warnings: [...new Set(results.flatMap((r) => r.warnings))],
       contentReads: inputs.statCache.contentReads,
+      hashOnlyReads: inputs.statCache.hashOnlyReads,
       pushed,
       cacheExported,
     };

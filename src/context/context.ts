@@ -147,6 +147,11 @@ export class BuildContext {
     return this.statCache.digest(entry.abs, entry.sig);
   }
 
+  /** Record a digest the layer writer computed; false when the file changed since it was walked. */
+  rememberDigest(entry: ContextEntry, digest: string): boolean {
+    return this.statCache.remember(entry.abs, entry.sig, digest);
+  }
+
   /** The digest when the stat cache already knows the file as it is now, without any I/O. */
   knownDigest(entry: ContextEntry): string | undefined {
     return this.statCache.known(entry.abs, entry.sig);

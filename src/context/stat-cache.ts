@@ -30,6 +30,8 @@ export class StatCache {
   private readonly file?: string;
   /** Files whose content was read (for tests and --explain). */
   contentReads = 0;
+  /** Of those, files read only to hash them (a layer that holds them reads them again). */
+  hashOnlyReads = 0;
   private active = 0;
   private readonly hashing = new Map<string, Promise<string>>();
   private hasher?: (abs: string) => Promise<string>;
@@ -65,6 +67,24 @@ export class StatCache {
     return hit && hit.sig === sig ? hit.digest : undefined;
   }
 
+  /**
+   * Record a digest found elsewhere (the layer writer's one pass over a cold file), if the file
+   * still has the signature it had when walked; otherwise nothing is recorded.
+   */
+  remember(abs: string, sig: string, digest: string): boolean {
+    let now: string;
+    try {
+      now = statSignature(lstatSync(abs));
+    } catch {
+      return false;
+    }
+    if (now !== sig) return false;
+    this.entries.set(abs, { sig, digest });
+    this.dirty = true;
+    this.contentReads++;
+    return true;
+  }
+
   /** The sha256 digest of the file at `abs`, whose lstat signature is `sig`. */
   digest(abs: string, sig: string): Promise<string> {
     const hit = this.known(abs, sig);
@@ -86,6 +106,7 @@ export class StatCache {
       for (let attempt = 0; attempt < MAX_REREADS; attempt++) {
         const digest = await hashFile(abs, this.hasher);
         this.contentReads++;
+        this.hashOnlyReads++;
         let after: Stats;
         try {
           after = lstatSync(abs);

@@ -20,10 +20,10 @@ import type { LayerEntry } from '../layer/entry.ts';
 import { FsIndex, type IndexedLayer } from '../layer/fs-index.ts';
 import { writeLayer } from '../layer/write-layer.ts';
 import type { BlobStore } from '../store/blob-store.ts';
-import type { CacheIndex } from '../store/cache-index.ts';
+import { parentMarker, type CacheIndex } from '../store/cache-index.ts';
 import { layeredBlobSource } from './blobs.ts';
 import { describeSources, planCopy, type CopyMatch } from './copy-plan.ts';
-import { contextMatches, heredocMatches, isHeredocSource } from './copy-sources.ts';
+import { contextMatches, heredocMatches, isHeredocSource, mostlyCold } from './copy-sources.ts';
 import { downloadUrl, isArchive, isUrl, unpackArchive } from './add-sources.ts';
 import { loadContents, stageMatches, type FileSystemSource } from './stage-sources.ts';
 import type { BuildEvent, StepRef } from './events.ts';
@@ -51,6 +51,12 @@ export interface EngineOptions {
   runner?: RunExecutor;
   /** `RUN --mount=type=secret` sources: secret id → a file holding it. Never part of a key or a layer. */
   secrets?: ReadonlyMap<string, string>;
+  /**
+   * Copy cold context files in one pass: hash them while writing the layer and compute the step's
+   * key afterwards, instead of reading everything twice. Off where the key is needed first (a
+   * shared cache to ask, several platforms sharing layers by content).
+   */
+  singlePass?: boolean;
   /** Where binfmt_misc handlers are listed (tests point it elsewhere). */
   binfmtDir?: string;
   /** A shared cache (a registry) asked for steps the local cache does not have. */
@@ -142,7 +148,9 @@ async function layerContentKey(entries: LayerEntry[], digests: Map<LayerEntry, (
 
 /** What a step reads: its description for the key, and the sources themselves (on a miss). */
 interface StepInputs {
-  describe: string[];
+  /** Undefined when the key is computed after the layer (one pass over cold files). */
+  describe?: string[];
+  describeAfter?: () => Promise<string[]>;
   matches: () => Promise<CopyMatch[]>;
 }
 
@@ -306,7 +314,9 @@ class StageRun {
     throwIfAborted(this.o.signal);
     // Hash the context files the stage copies while its base image is being resolved (a
     // registry round trip): when the COPY steps come, their keys are ready.
-    const warming = this.warmContextHashes();
+    // Not on a first build when COPY reads cold files once (see `singlePass`): hashing them
+    // here would make that a second read.
+    const warming = (await this.firstBuildHere()) && this.o.singlePass ? Promise.resolve() : this.warmContextHashes();
     const base = await this.resolveBase();
     await warming;
     this.key = base.key;
@@ -349,6 +359,24 @@ class StageRun {
       history: this.history,
     };
     return { key: this.key, config, layers: this.layers, blobs: this.blobs(), fs: this.fs };
+  }
+
+  /** Where this stage's step at `position` records its last key inputs (for --explain and `firstBuildHere`). */
+  private slot(position: number): string {
+    return slotId({
+      contextDir: this.o.context.root,
+      dockerfile: this.o.dockerfile.path,
+      stage: this.node.stage.name ?? String(this.node.stage.index),
+      position,
+      platform: platformToString(this.platform),
+    });
+  }
+
+  /** No step of this stage was built with this cache before: its keys cannot be found in it. */
+  private async firstBuildHere(): Promise<boolean> {
+    const positions = this.node.stage.commands.map((_, i) => i + 1);
+    const seen = await Promise.all(positions.map((p) => this.b.explainStore.load(this.slot(p))));
+    return seen.every((s) => s === undefined);
   }
 
   /**
@@ -422,36 +450,35 @@ class StageRun {
       return;
     }
     const inputs = await this.inputs(step);
-    const key = stepKey(this.key, step.key, inputs.describe, this.o.layer);
-    const hit = this.b.noCacheForNode(this.node) ? undefined : await this.lookup(key);
+    // Known now, or (one pass over cold files) once the layer is written.
+    let key = inputs.describe ? stepKey(this.key, step.key, inputs.describe, this.o.layer) : undefined;
+    const hit = key === undefined || this.b.noCacheForNode(this.node) ? undefined : await this.lookup(key);
     let layer: LayerDescriptor | null;
     let missReason: string | undefined;
     let reused = false;
-    if (hit !== undefined) {
+    if (hit !== undefined && key !== undefined) {
       layer = hit;
       if (layer) this.appendLayer(layer, undefined);
       if (layer && this.session) await this.session.addLayer({ descriptor: layer, open: () => this.blobs().open(layer!) });
       this.b.send({ type: 'step-cached', ref, layer: layer?.digest });
     } else {
-      const slot = slotId({
-        contextDir: this.o.context.root,
-        dockerfile: this.o.dockerfile.path,
-        stage: this.node.stage.name ?? String(this.node.stage.index),
-        position: ref.step,
-        platform: platformToString(this.platform),
-      });
-      const state: SlotState = { key, parent: this.key, step: step.key, inputs: inputsOf(inputs.describe) };
+      const made = await this.make(step, inputs, ref);
+      const entries = made.entries;
+      // With one pass the digests are known only once written: no reuse by content beforehand.
+      const written = entries.length === 0 ? undefined : await this.write(entries, ref, made.digests, key === undefined);
+      layer = written?.layer ?? null;
+      reused = written?.reused ?? false;
+      const describe = inputs.describe ?? (await inputs.describeAfter!());
+      key ??= stepKey(this.key, step.key, describe, this.o.layer);
+      const slot = this.slot(ref.step);
+      const state: SlotState = { key, parent: this.key, step: step.key, inputs: inputsOf(describe) };
       if (this.key === this.baseKey) state.base = this.baseIdentity;
       if (this.o.explain) {
         missReason = explainMiss(await this.b.explainStore.load(slot), state);
         this.b.send({ type: 'step-miss-reason', ref, reason: missReason });
       }
-      const made = await this.make(step, inputs, ref);
-      const entries = made.entries;
-      const written = entries.length === 0 ? undefined : await this.write(entries, ref, made.digests);
-      layer = written?.layer ?? null;
-      reused = written?.reused ?? false;
       await this.o.cache.put({ key, layer, kind: 'step' });
+      await this.o.cache.put({ key: parentMarker(this.key), layer: null, kind: 'parent' });
       await this.b.explainStore.save(slot, state);
       if (layer) {
         this.appendLayer(layer, await indexedLayerOf(entries, this.o.layer.epoch));
@@ -510,7 +537,19 @@ class StageRun {
    * what makes a COPY on a different base (another platform, an updated base image) cost a hash,
    * not a compression, when what it copies is the same.
    */
-  private async write(entries: LayerEntry[], ref: StepRef, digests?: Map<LayerEntry, () => Promise<string>>): Promise<{ layer: LayerDescriptor; reused: boolean }> {
+  private async write(
+    entries: LayerEntry[],
+    ref: StepRef,
+    digests: Map<LayerEntry, () => Promise<string>> | undefined,
+    digestsAfterWriting = false,
+  ): Promise<{ layer: LayerDescriptor; reused: boolean }> {
+    if (digestsAfterWriting && digests) {
+      // One pass: nothing to look up first, but later builds can still reuse this layer by content.
+      const layer = await this.writeNew(entries, ref);
+      const contentKey = await layerContentKey(entries, digests, this.o.layer);
+      if (contentKey) await this.o.cache.put({ key: contentKey, layer, kind: 'content' });
+      return { layer, reused: false };
+    }
     const contentKey = digests ? await layerContentKey(entries, digests, this.o.layer) : undefined;
     if (contentKey) {
       const known = await this.o.cache.get(contentKey);
@@ -518,15 +557,7 @@ class StageRun {
       const inFlight = this.b.writing.get(contentKey);
       if (inFlight) return { layer: await inFlight, reused: true };
     }
-    const total = entries.reduce((n, e) => n + (e.type === 'file' ? (e.size ?? 0) : 0), 0);
-    const writing = writeLayer(entries, this.o.store, {
-      compression: this.o.layer.compression,
-      level: this.o.layer.level,
-      epoch: this.o.layer.epoch,
-      format: this.o.format,
-      signal: this.o.signal,
-      onBytes: (n) => this.b.send({ type: 'layer-progress', ref, bytes: n, total }),
-    });
+    const writing = this.writeNew(entries, ref);
     if (!contentKey) return { layer: await writing, reused: false };
     this.b.writing.set(contentKey, writing);
     try {
@@ -536,6 +567,18 @@ class StageRun {
     } finally {
       this.b.writing.delete(contentKey);
     }
+  }
+
+  private writeNew(entries: LayerEntry[], ref: StepRef): Promise<LayerDescriptor> {
+    const total = entries.reduce((n, e) => n + (e.type === 'file' ? (e.size ?? 0) : 0), 0);
+    return writeLayer(entries, this.o.store, {
+      compression: this.o.layer.compression,
+      level: this.o.layer.level,
+      epoch: this.o.layer.epoch,
+      format: this.o.format,
+      signal: this.o.signal,
+      onBytes: (n) => this.b.send({ type: 'layer-progress', ref, bytes: n, total }),
+    });
   }
 
   /** What a step reads besides its instruction, described for the key (no image files needed). */
@@ -587,9 +630,19 @@ class StageRun {
       await fs.mkdir(dir);
       downloaded.push(await downloadUrl(url, dir, { checksum: step.checksum, signal: this.o.signal, location: step.location }));
     }
-    const local = await contextMatches(this.o.context, fileSources, step.excludes, step.location, what);
+    let local = await contextMatches(this.o.context, fileSources, step.excludes, step.location, what);
     const inline = heredocMatches(step.inline, heredocSources);
+    // A cold COPY reads its files once when its key cannot be in the cache (nothing was ever built
+    // on this parent): the writer hashes them, the key follows. Otherwise the key comes first,
+    // since a fresh checkout of unchanged files (cold to the stat cache) still hits.
+    const onePass =
+      this.o.singlePass === true &&
+      step.kind === 'copy' &&
+      mostlyCold(local) &&
+      (await this.o.cache.get(parentMarker(this.key))) === undefined;
+    if (onePass) local = await contextMatches(this.o.context, fileSources, step.excludes, step.location, what, { read: new Map() });
     const all = [...local, ...downloaded, ...inline];
+    if (onePass) return { describeAfter: () => describeSources(all), matches: async () => all };
     return {
       describe: await describeSources(all),
       matches: async () => {

@@ -7,17 +7,47 @@ import type { BuildContext, ContextEntry } from '../context/context.ts';
 import { sha256 } from '../image/digest.ts';
 import type { CopyMatch, CopySourceFile } from './copy-plan.ts';
 
-function fromContextEntry(context: BuildContext, e: ContextEntry): CopySourceFile {
+/**
+ * One pass over cold files: instead of hashing the context for the key and reading it again for
+ * the layer, the layer writer hashes as it reads, and the key is computed afterwards from what it
+ * read. `read` collects those digests (by absolute path).
+ */
+export interface SinglePass {
+  read: Map<string, string>;
+}
+
+function fromContextEntry(context: BuildContext, e: ContextEntry, pass?: SinglePass): CopySourceFile {
   // Files from the context always land owned by root (unless --chown): the host's ids never leak in.
   const file: CopySourceFile = { rel: e.rel, type: e.type, mode: e.mode, uid: 0, gid: 0, size: e.size };
   if (e.type === 'file') {
     let digest: Promise<string> | undefined;
-    const digestOf = (): Promise<string> => (digest ??= context.digest(e));
+    const digestOf = (): Promise<string> => {
+      const read = pass?.read.get(e.abs);
+      return read !== undefined ? Promise.resolve(read) : (digest ??= context.digest(e));
+    };
     file.digest = digestOf;
-    file.knownDigest = () => context.knownDigest(e);
-    // The bytes written must be the bytes the key was computed from: the writer hashes what it
-    // reads and compares (a stat signature alone misses a rewrite within one timestamp tick).
-    file.source = { kind: 'path', path: e.abs, digest: digestOf };
+    file.knownDigest = () => pass?.read.get(e.abs) ?? context.knownDigest(e);
+    if (pass && context.knownDigest(e) === undefined) {
+      file.source = {
+        kind: 'path',
+        path: e.abs,
+        onDigest: (d) => {
+          // The two-pass path refuses a file whose bytes differ from the ones it hashed; here the
+          // same promise is kept by refusing a file whose signature moved while it was read (its
+          // bytes could be half old, half new: a layer of a file that never existed).
+          if (!context.rememberDigest(e, d)) {
+            throw new LadingError(ERROR_CODES.CONTEXT, `${e.abs} changed during the build`, {
+              hint: 'do not modify the build context while a build runs; nothing was cached',
+            });
+          }
+          pass.read.set(e.abs, d);
+        },
+      };
+    } else {
+      // The bytes written must be the bytes the key was computed from: the writer hashes what it
+      // reads and compares (a stat signature alone misses a rewrite within one timestamp tick).
+      file.source = { kind: 'path', path: e.abs, digest: digestOf };
+    }
   }
   if (e.linkname !== undefined) file.linkname = e.linkname;
   if (e.linkKey !== undefined) file.linkKey = e.linkKey;
@@ -31,6 +61,7 @@ export async function contextMatches(
   excludes: string[],
   location: SourceLocation,
   instruction: string,
+  pass?: SinglePass,
 ): Promise<CopyMatch[]> {
   const out: CopyMatch[] = [];
   for (const source of sources) {
@@ -46,7 +77,7 @@ export async function contextMatches(
       });
     }
     for (const m of matches) {
-      out.push({ path: m.path, source, root: fromContextEntry(context, m.root), entries: m.entries.map((e) => fromContextEntry(context, e)) });
+      out.push({ path: m.path, source, root: fromContextEntry(context, m.root, pass), entries: m.entries.map((e) => fromContextEntry(context, e, pass)) });
     }
   }
   return out;
@@ -79,4 +110,18 @@ export function heredocMatches(inline: { name: string; content: string }[], sour
 export function isHeredocSource(source: string, inline: { name: string }[]): boolean {
   const name = /^<<-?\s*["']?([^"']+)["']?$/.exec(source)?.[1];
   return name !== undefined && inline.some((d) => d.name === name);
+}
+
+/** Whether most of the matched context files would have to be read to know their digests. */
+export function mostlyCold(matches: CopyMatch[]): boolean {
+  let files = 0;
+  let unknown = 0;
+  for (const m of matches) {
+    for (const f of m.root.type === 'directory' ? m.entries : [m.root]) {
+      if (f.type !== 'file') continue;
+      files++;
+      if (f.knownDigest?.() === undefined) unknown++;
+    }
+  }
+  return files > 0 && unknown * 2 > files;
 }

@@ -14,7 +14,13 @@ export type ContentSource =
    * the writer hashes the bytes it reads and fails on a difference: a file rewritten during the
    * build (even within one timestamp tick) never puts a layer under a key it does not match.
    */
-  | { kind: 'path'; path: string; digest?: () => Promise<string> }
+  | {
+      kind: 'path';
+      path: string;
+      digest?: () => Promise<string>;
+      /** Told the sha256 of the bytes the writer read (a cold build's one pass over the file). */
+      onDigest?: (digest: string) => void;
+    }
   | { kind: 'bytes'; data: Uint8Array }
   | { kind: 'stream'; open: () => Readable | Promise<Readable> };
 

@@ -7,7 +7,7 @@ import { createReadStream, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { ERROR_CODES, LadingError } from '../errors.ts';
+import { ERROR_CODES, LadingError, fsError } from '../errors.ts';
 import { sortEntries, type LayerEntry } from './entry.ts';
 
 const EMPTY = Buffer.alloc(0);
@@ -106,6 +106,9 @@ export function createTarStream(entries: LayerEntry[], options: TarWriteOptions 
     failure = err;
     pack.destroy(err as Error);
   });
+  // The failure reaches the reader through `chunks` below; a pack that fails before anyone reads
+  // it (the first file unreadable) must not also raise an unhandled 'error' event.
+  pack.on('error', () => {});
 
   // tar-stream's pack is a streamx stream; Readable.from gives a Node stream that pulls from it
   // only as fast as the consumer reads, so memory stays bounded. When the pack fails, report the
@@ -117,6 +120,8 @@ export function createTarStream(entries: LayerEntry[], options: TarWriteOptions 
       await writing;
       throw failure ?? err;
     }
+    await writing;
+    if (failure !== undefined) throw failure;
   }
   return Readable.from(chunks(), { objectMode: false });
 }
@@ -150,7 +155,7 @@ async function writeBody(pack: tar.Pack, header: TarHeader, entry: LayerEntry): 
   // reports that, so this promise must never count as unhandled.
   done.catch(() => undefined);
   const input = source.kind === 'path' ? createReadStream(source.path) : await source.open();
-  const hash = source.kind === 'path' && source.digest ? createHash('sha256') : undefined;
+  const hash = source.kind === 'path' && (source.digest || source.onDigest) ? createHash('sha256') : undefined;
   try {
     // tar-stream's entry is a streamx stream, which node:stream's pipeline does not fully
     // understand; pump by hand with backpressure.
@@ -163,7 +168,11 @@ async function writeBody(pack: tar.Pack, header: TarHeader, entry: LayerEntry): 
       hash?.update(chunk);
       if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', resolve));
     }
-    if (hash && source.kind === 'path') await checkDigest(source, `sha256:${hash.digest('hex')}`);
+    if (hash && source.kind === 'path') {
+      const actual = `sha256:${hash.digest('hex')}`;
+      await checkDigest(source, actual);
+      source.onDigest?.(actual);
+    }
     out.end(undefined);
     await done;
   } catch (err) {
@@ -178,7 +187,7 @@ async function writeBody(pack: tar.Pack, header: TarHeader, entry: LayerEntry): 
  */
 const SYNC_READ_LIMIT = 1024 * 1024;
 
-type PathSource = { path: string; digest?: () => Promise<string> };
+type PathSource = { path: string; digest?: () => Promise<string>; onDigest?: (digest: string) => void };
 
 async function checkDigest(source: PathSource, actual: string): Promise<void> {
   if (source.digest && (await source.digest()) !== actual) {
@@ -200,7 +209,11 @@ async function writeSmallFile(pack: tar.Pack, header: TarHeader, entry: LayerEnt
       hint: 'do not modify the build context during a build',
     });
   }
-  if (source.digest) await checkDigest(source, `sha256:${createHash('sha256').update(data).digest('hex')}`);
+  if (source.digest || source.onDigest) {
+    const actual = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+    await checkDigest(source, actual);
+    source.onDigest?.(actual);
+  }
   await new Promise<void>((resolve, reject) => pack.entry(header, data, (err) => (err ? reject(err) : resolve())));
 }
 
@@ -213,6 +226,9 @@ function explainBodyError(entry: LayerEntry, size: number, source: NonNullable<L
       cause: err,
       hint: 'do not modify the build context during a build',
     });
+  }
+  if (typeof (err as NodeJS.ErrnoException)?.code === 'string') {
+    return fsError(ERROR_CODES.CONTEXT, 'read', where, err, 'make the file readable by the user running lading, or exclude it in .dockerignore');
   }
   return new LadingError(ERROR_CODES.CONTEXT, `cannot read ${where}: ${msg}`, { cause: err });
 }

@@ -6,7 +6,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { isDigest } from '../image/digest.ts';
+import { isDigest, sha256 } from '../image/digest.ts';
 import type { LayerDescriptor } from '../image/types.ts';
 
 export interface CacheRecord {
@@ -15,8 +15,19 @@ export interface CacheRecord {
   layer: LayerDescriptor | null;
   /** What went into the key, so that `--explain` can say what changed. */
   inputs?: Record<string, unknown>;
-  /** `step`: a build step's cache key; `content`: a layer named by what it holds (reuse across keys). */
-  kind?: 'step' | 'content';
+  /**
+   * `step`: a build step's cache key; `content`: a layer named by what it holds (reuse across
+   * keys); `parent`: a key steps were built on (see `parentMarker`), holding no layer.
+   */
+  kind?: 'step' | 'content' | 'parent';
+}
+
+/**
+ * The key of the record saying that some step was built on `parentKey`. Without it, no step
+ * keyed on that parent can be in the cache, which lets a build skip computing keys first.
+ */
+export function parentMarker(parentKey: string): string {
+  return sha256(`lading-parent-v1\n${parentKey}`);
 }
 
 const FORMAT = 1;

@@ -72,6 +72,7 @@ export async function listCache(root: string): Promise<CacheListing> {
   const index = new CacheIndex(root);
   const records: CacheListing['records'] = [];
   for await (const { record, lastUsed } of index.entries()) {
+    if (record.kind === 'parent') continue; // bookkeeping, no layer: not worth a line
     records.push({ key: record.key, kind: record.kind ?? 'step', ...(record.layer ? { layer: record.layer.digest } : {}), size: record.layer?.size ?? 0, lastUsed });
   }
   records.sort((a, b) => b.lastUsed.getTime() - a.lastUsed.getTime());

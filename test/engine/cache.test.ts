@@ -154,3 +154,23 @@ test('a COPY whose content is unchanged reuses its layer by content when the bas
   t.true(big.reusedByContent, 'but its content did not: the layer is reused, not rewritten');
   t.is(big.layer, first.steps.find((s) => s.text === 'COPY big /big')!.layer);
 });
+
+test('a cold COPY into an empty cache reads each file once; a fresh checkout of the same files hits its steps', async (t) => {
+  const p = await project(t);
+  const first = await buildProject(p);
+  t.is(first.contentReads, 4, 'every copied context file was read');
+  t.is(first.hashOnlyReads, 0, 'none was read a second time just for its digest: the layer writer hashed it');
+  // The same files at another path: the stat cache knows none of them, but the keys computed
+  // first (from a hashing pass) must equal the ones the first build computed after writing.
+  const moved = await writeProject(path.join(p.dir, 'again'), {
+    Dockerfile: DOCKERFILE,
+    'package.json': '{"name":"x"}',
+    'src/a.js': 'a',
+    'src/b.js': 'b',
+    'late.txt': 'late',
+  });
+  const second = await buildProject({ ...moved, cache: p.cache });
+  t.deepEqual(stepsMade(second), [], 'every step hit the records the first build wrote');
+  t.is(second.digest, first.digest);
+  t.is(second.hashOnlyReads, 4, 'with records to hit, keys come first: files are hashed, and no layer reads them');
+});

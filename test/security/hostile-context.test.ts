@@ -134,7 +134,7 @@ async function race(t: ExecutionContext): Promise<RaceResult> {
           fs.writeSync(fds[i], Buffer.alloc(len, byte), 0, len, at);
         }
       }
-      setTimeout(tick, 30 + Math.random() * 250);
+      setTimeout(tick, 10 + Math.random() * 80);
     };
     tick();`;
   const writer = spawn(process.execPath, ['-e', writerSource], { stdio: 'ignore' });
