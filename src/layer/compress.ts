@@ -13,6 +13,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { availableParallelism } from 'node:os';
 import { ERROR_CODES, LadingError } from '../errors.ts';
 import type { Compression } from '../image/mediatypes.ts';
+import { COLLECT_EVERY_BYTES, collectGarbage } from './collect-garbage.ts';
 import { crc32Combine, compressionPool } from './compression-pool.ts';
 import { loadZstd } from './zstd.ts';
 
@@ -63,8 +64,10 @@ interface Compressed {
  * to `concurrency` of them at once, emitting results in input order.
  */
 abstract class BlockCompressor extends Transform {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  // The block being filled (from the pool, which takes it over once it is full) and its length.
+  private block: Buffer | undefined;
+  private filled = 0;
+  private sinceCollect = 0;
   private readonly inFlight: Promise<Compressed>[] = [];
 
   constructor(
@@ -74,24 +77,22 @@ abstract class BlockCompressor extends Transform {
     super();
   }
 
-  /** Compress one block; `last` is the final block (possibly empty). */
-  protected abstract compressBlock(block: Buffer, last: boolean): Promise<Compressed>;
+  /** Compress the first `length` bytes of `block` (which the callee takes over); `last` is the final block (possibly empty). */
+  protected abstract compressBlock(block: Buffer, length: number, last: boolean): Promise<Compressed>;
   /** Bytes to emit after each block (in order) and at the very end. */
   protected abstract emitted(block: Compressed): void;
   protected abstract trailer(): Buffer | undefined;
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    this.drainFullBlocks()
+    this.fill(chunk)
       .then(() => callback())
       .catch((err: unknown) => callback(err as Error));
   }
 
   override _flush(callback: TransformCallback): void {
     (async () => {
-      await this.drainFullBlocks();
-      this.inFlight.push(this.compressBlock(this.takeBlock(this.pendingBytes), true));
+      this.inFlight.push(this.compressBlock(this.block ?? compressionPool().block(this.blockSize), this.filled, true));
+      this.block = undefined;
       while (this.inFlight.length > 0) this.emit_(await this.inFlight.shift()!);
       const trailer = this.trailer();
       if (trailer) this.push(trailer);
@@ -105,22 +106,32 @@ abstract class BlockCompressor extends Transform {
     this.push(block.out);
   }
 
-  private async drainFullBlocks(): Promise<void> {
-    // Keep at least one byte back, so that the block layout depends on the total length only:
-    // the final block is never empty by accident of how the input was chunked.
-    while (this.pendingBytes > this.blockSize) {
-      this.inFlight.push(this.compressBlock(this.takeBlock(this.blockSize), false));
-      if (this.inFlight.length >= this.concurrency) this.emit_(await this.inFlight.shift()!);
+  /**
+   * Copy `chunk` into blocks. A full block is sent only once a byte after it arrives, so the
+   * block layout depends on the total length only: the final block is never empty by accident of
+   * how the input was chunked.
+   */
+  private async fill(chunk: Buffer): Promise<void> {
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.block && this.filled === this.blockSize) {
+        this.inFlight.push(this.compressBlock(this.block, this.blockSize, false));
+        this.block = undefined;
+        this.sinceCollect += this.blockSize;
+        if (this.sinceCollect >= COLLECT_EVERY_BYTES) {
+          this.sinceCollect = 0;
+          collectGarbage();
+        }
+        if (this.inFlight.length >= this.concurrency) this.emit_(await this.inFlight.shift()!);
+      }
+      if (!this.block) {
+        this.block = compressionPool().block(this.blockSize);
+        this.filled = 0;
+      }
+      const n = chunk.copy(this.block, this.filled, at);
+      this.filled += n;
+      at += n;
     }
-  }
-
-  private takeBlock(size: number): Buffer {
-    const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
-    const rest = all.subarray(size);
-    this.pending = rest.length > 0 ? [rest] : [];
-    this.pendingBytes = rest.length;
-    // A copy of its own: the block's memory moves to a worker thread.
-    return Buffer.from(all.subarray(0, size));
   }
 }
 
@@ -143,12 +154,11 @@ class ParallelGzip extends BlockCompressor {
     this.push(gzipHeader(level));
   }
 
-  protected override async compressBlock(block: Buffer, last: boolean): Promise<Compressed> {
+  protected override async compressBlock(block: Buffer, length: number, last: boolean): Promise<Compressed> {
     const dictionary = this.previousTail;
     // Copied: the block itself moves to a worker thread.
-    if (!last) this.previousTail = Buffer.from(block.subarray(block.length - DICTIONARY_SIZE));
-    const length = block.length;
-    const { out, crc } = await compressionPool().deflate(block, dictionary, this.level, last);
+    if (!last) this.previousTail = Buffer.from(block.subarray(length - DICTIONARY_SIZE, length));
+    const { out, crc } = await compressionPool().deflate(block, length, dictionary, this.level, last);
     return { out, crc, length };
   }
 
@@ -174,9 +184,8 @@ class ParallelZstd extends BlockCompressor {
     super(ZSTD_BLOCK_SIZE, concurrency);
   }
 
-  protected override async compressBlock(block: Buffer): Promise<Compressed> {
-    const length = block.length;
-    return { out: await compressionPool().zstd(block, this.level), crc: 0, length };
+  protected override async compressBlock(block: Buffer, length: number): Promise<Compressed> {
+    return { out: await compressionPool().zstd(block, length, this.level), crc: 0, length };
   }
 
   protected override emitted(): void {}

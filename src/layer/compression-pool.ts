@@ -6,6 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { COLLECT_EVERY_BYTES } from './collect-garbage.ts';
 import { zstdModulePath } from './zstd.ts';
 
 // The worker is plain JavaScript evaluated from a string, so it runs the same under tsx (tests)
@@ -16,6 +17,18 @@ const zlib = require('node:zlib');
 const fs = require('node:fs');
 const crypto = require('node:crypto');
 let zstd;
+// Dead blocks and zlib's output pieces pile up off-heap long before V8 collects them (see
+// collect-garbage.ts): ask for a collection every few dozen megabytes of input.
+let collect = globalThis.gc;
+if (typeof collect !== 'function') {
+  try {
+    require('node:v8').setFlagsFromString('--expose-gc');
+    collect = require('node:vm').runInNewContext('gc');
+  } catch {
+    collect = undefined;
+  }
+}
+let sinceCollect = 0;
 parentPort.on('message', (job) => {
   try {
     if (job.kind === 'hash-file') {
@@ -23,7 +36,7 @@ parentPort.on('message', (job) => {
       parentPort.postMessage({ id: job.id, digest: 'sha256:' + hash });
       return;
     }
-    const input = Buffer.from(job.block);
+    const input = Buffer.from(job.block, 0, job.length);
     let out;
     let crc = 0;
     if (job.kind === 'zstd') {
@@ -40,7 +53,13 @@ parentPort.on('message', (job) => {
       bytes = new Uint8Array(out.length);
       bytes.set(out);
     }
-    parentPort.postMessage({ id: job.id, out: bytes.buffer, crc }, [bytes.buffer]);
+    // The input block goes back too, to be filled again: neither thread leaves it as garbage.
+    parentPort.postMessage({ id: job.id, out: bytes.buffer, crc, block: job.block }, [bytes.buffer, job.block]);
+    sinceCollect += job.length;
+    if (sinceCollect >= workerData.collectEvery && typeof collect === 'function') {
+      sinceCollect = 0;
+      collect();
+    }
   } catch (err) {
     parentPort.postMessage({ id: job.id, error: (err && err.code ? err.code + ': ' : '') + String(err && err.message || err) });
   }
@@ -52,12 +71,17 @@ interface Job {
   reject: (e: Error) => void;
 }
 
+/** Spare blocks kept per size: enough for every block in flight of a few layers at once. */
+const MAX_SPARE_BLOCKS = 32;
+
 class CompressionPool {
   private readonly workers: Worker[] = [];
   private readonly jobs = new Map<number, Job>();
   private nextId = 0;
   private next = 0;
   private active = 0;
+  private readonly spare = new Map<number, ArrayBuffer[]>();
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly size: number) {}
 
@@ -67,12 +91,16 @@ class CompressionPool {
       // optional zstd module's path explicitly.
       // No inherited execArgv: a parent started with --input-type=module would make the CommonJS
       // source an ES module (no require), and loaders like tsx are not needed here.
-      const w = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { zstdPath: zstdModulePath() } });
-      w.on('message', (msg: { id: number; out?: ArrayBuffer; crc?: number; digest?: string; error?: string }) => {
+      const w = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { zstdPath: zstdModulePath(), collectEvery: COLLECT_EVERY_BYTES } });
+      w.on('message', (msg: { id: number; out?: ArrayBuffer; crc?: number; block?: ArrayBuffer; digest?: string; error?: string }) => {
+        if (msg.block) this.recycle(msg.block);
         const job = this.jobs.get(msg.id);
         if (!job) return;
         this.jobs.delete(msg.id);
-        if (--this.active === 0) for (const x of this.workers) x.unref();
+        if (--this.active === 0) {
+          for (const x of this.workers) x.unref();
+          this.releaseSpareBlocksWhenIdle();
+        }
         if (msg.error !== undefined) job.reject(Object.assign(new Error(msg.error), /^E[A-Z]+:/.test(msg.error) ? { code: msg.error.slice(0, msg.error.indexOf(':')) } : {}));
         else if (msg.digest !== undefined) job.resolve({ out: Buffer.alloc(0), crc: 0, digest: msg.digest });
         else job.resolve({ out: Buffer.from(msg.out!), crc: msg.crc! });
@@ -92,14 +120,42 @@ class CompressionPool {
     return w;
   }
 
-  /** Deflate `block` (raw, no header) with an optional dictionary; returns the bytes and the block's CRC-32. */
-  deflate(block: Uint8Array, dictionary: Uint8Array | undefined, level: number, last: boolean): Promise<{ out: Buffer; crc: number }> {
-    return this.submit('deflate', block, dictionary, level, last);
+  /**
+   * A block-sized buffer to fill and hand to deflate() or zstd(), which take it over. Buffers come
+   * back from the workers and are reused: a 1 GB layer then cycles through a few dozen megabytes
+   * instead of leaving a gigabyte of blocks for two garbage collectors to find.
+   */
+  block(size: number): Buffer {
+    let list = this.spare.get(size);
+    if (!list) this.spare.set(size, (list = []));
+    const spare = list.pop();
+    return spare ? Buffer.from(spare) : Buffer.allocUnsafeSlow(size);
   }
 
-  /** Compress `block` as one zstd frame. */
-  async zstd(block: Uint8Array, level: number): Promise<Buffer> {
-    return (await this.submit('zstd', block, undefined, level, true)).out;
+  // A long-lived process (a build script, a server) should not keep a build's blocks after it.
+  private releaseSpareBlocksWhenIdle(): void {
+    if (this.idleTimer) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.active === 0) for (const list of this.spare.values()) list.length = 0;
+    }, 1000);
+    this.idleTimer.unref();
+  }
+
+  private recycle(buffer: ArrayBuffer): void {
+    // Only sizes block() handed out come back to the lists (a caller's own buffer may be any size).
+    const list = this.spare.get(buffer.byteLength);
+    if (list && list.length < MAX_SPARE_BLOCKS) list.push(buffer);
+  }
+
+  /** Deflate the first `length` bytes of `block` (raw, no header) with an optional dictionary; returns the bytes and their CRC-32. */
+  deflate(block: Buffer, length: number, dictionary: Uint8Array | undefined, level: number, last: boolean): Promise<{ out: Buffer; crc: number }> {
+    return this.submit('deflate', block, length, dictionary, level, last);
+  }
+
+  /** Compress the first `length` bytes of `block` as one zstd frame. */
+  async zstd(block: Buffer, length: number, level: number): Promise<Buffer> {
+    return (await this.submit('zstd', block, length, undefined, level, true)).out;
   }
 
   /**
@@ -116,11 +172,11 @@ class CompressionPool {
     }).then((r) => r.digest!);
   }
 
-  private submit(kind: 'deflate' | 'zstd', block: Uint8Array, dictionary: Uint8Array | undefined, level: number, last: boolean): Promise<{ out: Buffer; crc: number }> {
+  private submit(kind: 'deflate' | 'zstd', block: Buffer, length: number, dictionary: Uint8Array | undefined, level: number, last: boolean): Promise<{ out: Buffer; crc: number }> {
     const id = this.nextId++;
     // The block's memory moves to the worker (no copy); the dictionary is small and copied.
     // (Buffer#slice is a view, not a copy: copy through the Uint8Array constructor.)
-    const own = block.byteOffset === 0 && block.byteLength === block.buffer.byteLength ? block : new Uint8Array(block);
+    const own = block.byteOffset === 0 && block.byteLength === block.buffer.byteLength ? block : new Uint8Array(block.subarray(0, length));
     const dict = dictionary ? new Uint8Array(dictionary).buffer : undefined;
     return new Promise((resolve, reject) => {
       this.jobs.set(id, { resolve, reject });
@@ -128,7 +184,7 @@ class CompressionPool {
       // Workers are unreferenced while idle so they never keep the process alive, and
       // referenced while a block is in flight so the process waits for it.
       if (this.active++ === 0) for (const x of this.workers) x.ref();
-      w.postMessage({ id, kind, block: own.buffer, dictionary: dict, level, last }, [own.buffer as ArrayBuffer]);
+      w.postMessage({ id, kind, block: own.buffer, length, dictionary: dict, level, last }, [own.buffer as ArrayBuffer]);
     });
   }
 }

@@ -39,6 +39,14 @@ test('parallel gzip bytes do not depend on concurrency or on how the input is ch
   t.is(digest(one), digest(chunked));
 });
 
+test('blocks recycled between workers and streams never mix: concurrent layers round-trip, twice over', async (t) => {
+  const inputs = [0, 1, 2, 3].map((i) => sample((2 + i) * GZIP_BLOCK_SIZE + 999 * i));
+  for (let round = 0; round < 2; round++) {
+    const outs = await Promise.all(inputs.map((input, i) => compress([input.subarray(0, 70_000), input.subarray(70_000)], 1 + i)));
+    outs.forEach((gz, i) => t.true(gunzipSync(gz).equals(inputs[i]!), `round ${round}, layer ${i}`));
+  }
+});
+
 test('empty input and exact block multiples compress correctly', async (t) => {
   t.deepEqual(gunzipSync(await compress([], 2)), Buffer.alloc(0));
   const exact = sample(2 * GZIP_BLOCK_SIZE);
