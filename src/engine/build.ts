@@ -375,8 +375,8 @@ class StageRun {
   /** No step of this stage was built with this cache before: its keys cannot be found in it. */
   private async firstBuildHere(): Promise<boolean> {
     const positions = this.node.stage.commands.map((_, i) => i + 1);
-    const seen = await Promise.all(positions.map((p) => this.b.explainStore.load(this.slot(p))));
-    return seen.every((s) => s === undefined);
+    const seen = await Promise.all(positions.map((p) => this.b.explainStore.has(this.slot(p))));
+    return !seen.includes(true);
   }
 
   /**
