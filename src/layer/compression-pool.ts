@@ -16,13 +16,15 @@ const { parentPort, workerData } = require('node:worker_threads');
 const zlib = require('node:zlib');
 const fs = require('node:fs');
 const crypto = require('node:crypto');
+const v8 = require('node:v8');
 let zstd;
 // Dead blocks and zlib's output pieces pile up off-heap long before V8 collects them (see
-// collect-garbage.ts): ask for a collection every few dozen megabytes of input.
+// collect-garbage.ts): ask for a collection every 16 MiB of input. A worker's heap is tiny, so
+// each costs about a millisecond.
 let collect = globalThis.gc;
 if (typeof collect !== 'function') {
   try {
-    require('node:v8').setFlagsFromString('--expose-gc');
+    v8.setFlagsFromString('--expose-gc');
     collect = require('node:vm').runInNewContext('gc');
   } catch {
     collect = undefined;
