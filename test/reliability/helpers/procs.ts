@@ -88,6 +88,29 @@ export async function brokenTags(registryUrl: string): Promise<{ tags: string[];
   return all;
 }
 
+interface ManifestDoc {
+  config?: { digest: string };
+  layers?: { digest: string }[];
+  manifests?: { digest: string }[];
+}
+
+/** Every blob of a manifest, and every manifest of an index (a pushed build with attestations tags an index). */
+async function checkManifest(registryUrl: string, repository: string, tag: string, doc: ManifestDoc, accept: string, problems: string[]): Promise<void> {
+  for (const d of [doc.config, ...(doc.layers ?? [])]) {
+    if (!d) continue;
+    const blob = await fetch(`${registryUrl}/v2/${repository}/blobs/${d.digest}`, { method: 'HEAD' });
+    if (blob.status !== 200) problems.push(`${tag}: blob ${d.digest} answers ${blob.status}`);
+  }
+  for (const child of doc.manifests ?? []) {
+    const res = await fetch(`${registryUrl}/v2/${repository}/manifests/${child.digest}`, { headers: { accept: `${accept}, application/vnd.in-toto+json` } });
+    if (res.status !== 200) {
+      problems.push(`${tag}: manifest ${child.digest} answers ${res.status}`);
+      continue;
+    }
+    await checkManifest(registryUrl, repository, tag, (await res.json()) as ManifestDoc, accept, problems);
+  }
+}
+
 async function repositoryTags(registryUrl: string, repository: string): Promise<{ tags: string[]; problems: string[] }> {
   const problems: string[] = [];
   const list = await fetch(`${registryUrl}/v2/${repository}/tags/list`);
@@ -100,12 +123,7 @@ async function repositoryTags(registryUrl: string, repository: string): Promise<
       problems.push(`${tag}: manifest answers ${res.status}`);
       continue;
     }
-    const doc = (await res.json()) as { config?: { digest: string }; layers?: { digest: string }[] };
-    for (const d of [doc.config, ...(doc.layers ?? [])]) {
-      if (!d) continue;
-      const blob = await fetch(`${registryUrl}/v2/${repository}/blobs/${d.digest}`, { method: 'HEAD' });
-      if (blob.status !== 200) problems.push(`${tag}: blob ${d.digest} answers ${blob.status}`);
-    }
+    await checkManifest(registryUrl, repository, tag, (await res.json()) as ManifestDoc, accept, problems);
   }
   return { tags, problems };
 }
