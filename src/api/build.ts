@@ -101,6 +101,11 @@ export interface BuildOptions extends RegistryOptions {
   /** Run RUN steps with this sandbox instead of the one chosen automatically. */
   sandbox?: 'bwrap' | 'proot' | 'chroot';
   /**
+   * The network of RUN steps without `--network`: `default` (the host's, as buildx's default),
+   * `none` (only loopback), or `host`. Like the step's own flag, it is part of each RUN's key.
+   */
+  network?: 'default' | 'none' | 'host';
+  /**
    * Annotations: `key=value` on each image manifest, `index:key=value` on the index,
    * `manifest:key=value` explicitly on manifests (buildx's --annotation syntax).
    */
@@ -241,6 +246,7 @@ async function buildImage(options: BuildOptions): Promise<BuildResult> {
           noCache: options.noCache,
           noCacheFilter: options.noCacheFilter,
           explain: options.explain,
+          ...(options.network ? { network: options.network } : {}),
           remoteCache,
           // Keys first where they are worth it: a shared cache to ask, or platforms sharing layers.
           singlePass: inputs.platforms.length === 1 && remoteCache === undefined,

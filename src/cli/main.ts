@@ -240,6 +240,7 @@ export function buildOptions(v: Record<string, unknown>, positionals: string[]):
     labels: keyValues(list('label'), '--label', false),
     secrets: parseSecrets(list('secret') ?? []),
     sandbox: parseSandbox(str('sandbox')),
+    network: parseNetwork(str('network')),
     ...attestationBuildOptions(v),
   };
 }
@@ -405,6 +406,12 @@ function parseSecrets(specs: string[]): Record<string, { src?: string; env?: str
     out[fields.id] = src !== undefined ? { src } : fields.env !== undefined ? { env: fields.env } : {};
   }
   return out;
+}
+
+function parseNetwork(value: string | undefined): 'default' | 'none' | 'host' | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'default' || value === 'none' || value === 'host') return value;
+  throw usage(`unsupported --network "${value}"`, 'use default, none or host');
 }
 
 function parseSandbox(value: string | undefined): 'bwrap' | 'proot' | 'chroot' | undefined {

@@ -45,6 +45,7 @@ export const BUILD_OPTIONS: OptionDef[] = [
   { name: 'label', type: 'string', multiple: true, value: 'KEY=VALUE', description: 'Add a label to the image (repeatable)', peers: { buildx: '--label', kaniko: '--label' } },
   { name: 'secret', type: 'string', multiple: true, value: 'id=ID[,src=FILE|env=VAR]', description: 'A secret for RUN --mount=type=secret,id=ID (repeatable); never in a layer, cache key or log', peers: { buildx: '--secret', kaniko: '(none)' } },
   { name: 'sandbox', type: 'string', value: 'bwrap|proot|chroot', description: 'How RUN steps are isolated (default: the best this machine allows)' },
+  { name: 'network', type: 'string', value: 'default|none|host', description: 'The network of RUN steps without their own --network (default: default, the host\'s)', peers: { buildx: '--network', kaniko: '(none)' } },
   { name: 'annotation', type: 'string', multiple: true, value: '[index:|manifest:]KEY=VALUE', description: 'Add an annotation to the manifests (default) or the index (repeatable)', peers: { buildx: '--annotation' } },
   { name: 'annotate-vcs', type: 'boolean', description: 'Annotate org.opencontainers.image.source, .revision and .created from the git checkout of the context' },
   { name: 'sbom', type: 'string', value: '[=true|false]', description: 'Attach an SPDX SBOM of each platform\'s image (default: on with --push)', peers: { buildx: '--sbom' } },

@@ -73,6 +73,8 @@ export interface EngineOptions {
   noCacheFilter?: string[];
   /** Say, for every step that misses the cache, what changed since it last ran. */
   explain?: boolean;
+  /** The network of RUN steps that name none. */
+  network?: 'default' | 'none' | 'host';
   signal?: AbortSignal;
   onEvent?: (event: BuildEvent) => void;
 }
@@ -168,6 +170,7 @@ export async function runBuild(options: EngineOptions): Promise<EngineResult> {
     target: options.target,
     buildPlatform: options.buildPlatform,
     targetPlatform: options.platform,
+    ...(options.network ? { network: options.network } : {}),
   });
   const { graph } = frontend;
   checkEmulation(graph, options.platform, options.buildPlatform, options.binfmtDir);

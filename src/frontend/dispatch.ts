@@ -138,6 +138,8 @@ export interface DispatchOptions {
   platformArgs: ReadonlyMap<string, string>;
   /** When the stage is based on another stage: that stage's environment at its end. */
   inherit?: StageEnvironment;
+  /** The network of RUN steps without `--network` (the build's `--network`). */
+  network?: 'default' | 'none' | 'host';
 }
 
 export class StageDispatcher {
@@ -503,7 +505,9 @@ export class StageDispatcher {
       env: [...env].map(([k, v]) => `${k}=${v}`),
       workdir: this.config.WorkingDir || '/',
       user: this.config.User ?? '',
-      network: (cmd.network as RunStep['network'] | undefined) ?? 'default',
+      // Part of the key like the rest of the step: a step cached with the network must not be
+      // reused by a build that asked for none.
+      network: (cmd.network as RunStep['network'] | undefined) ?? this.options.network ?? 'default',
       insecure: cmd.security === 'insecure',
       mounts,
       heredocFiles,

@@ -21,6 +21,8 @@ export interface FrontendOptions {
   target?: string;
   buildPlatform: Platform;
   targetPlatform: Platform;
+  /** The network of RUN steps that name none (`--network` of the build; default `default`). */
+  network?: 'default' | 'none' | 'host';
 }
 
 export interface Frontend {
@@ -66,6 +68,7 @@ export function loadDockerfile(text: string, options: FrontendOptions): Frontend
         buildArgs,
         globalArgs: graph.globalArgs,
         platformArgs: pArgs,
+        ...(options.network ? { network: options.network } : {}),
         ...(from ? { inherit: from.environment() } : {}),
       });
       dispatched.set(stage, dispatcher);

@@ -26,6 +26,7 @@ const CLI_TO_LIBRARY: Record<string, Mapping> = {
   label: { field: 'labels', argv: ['--label', 'a=b'] },
   secret: { field: 'secrets', argv: ['--secret', `id=npm,src=${process.execPath}`] },
   sandbox: { field: 'sandbox', argv: ['--sandbox', 'proot'] },
+  network: { field: 'network', argv: ['--network', 'none'] },
   annotation: { field: 'annotations', argv: ['--annotation', 'a=b'] },
   'annotate-vcs': { field: 'annotateVcs', argv: ['--annotate-vcs'] },
   sbom: { field: 'sbom', argv: ['--sbom=true'] },

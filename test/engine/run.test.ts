@@ -48,6 +48,36 @@ test('a failing RUN names its line, its exit code and its last output lines', as
   t.regex(String(err.details.output), /about to fail/);
 });
 
+test('the build-wide network: none leaves RUN only loopback, is in the key, and a step\'s own --network wins; resolv.conf is the host\'s and stays out of the layer', async (t) => {
+  const p = await writeProject(await tempDir(t), {
+    Dockerfile: [
+      'FROM busybox',
+      'RUN grep -c : /proc/net/dev > /ifaces-default',
+      'RUN --network=default grep -c : /proc/net/dev > /ifaces-own',
+      'RUN cat /etc/resolv.conf > /resolv-seen',
+      '',
+    ].join('\n'),
+  });
+  const hostInterfaces = (await fs.readFile('/proc/net/dev', 'utf8')).split('\n').filter((l) => l.includes(':')).length;
+  const hostResolv = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+  const shared = await localOut(t);
+  const first = await buildProject(p, { outputs: [{ type: 'local', dest: shared }] });
+  t.is(Number(await fs.readFile(path.join(shared, 'ifaces-default'), 'utf8')), hostInterfaces);
+  t.is(await fs.readFile(path.join(shared, 'resolv-seen'), 'utf8'), hostResolv, 'RUN reads the host resolver configuration');
+  for (const step of first.steps.filter((s) => s.text.startsWith('RUN ') && s.layer)) {
+    const tarText = await layerText(first, step.text);
+    t.false(tarText.includes('etc/resolv.conf'), `${step.text}: the mounted resolv.conf is not in the layer`);
+  }
+
+  const isolated = await localOut(t);
+  const none = await buildProject(p, { network: 'none', outputs: [{ type: 'local', dest: isolated }] });
+  t.is(Number(await fs.readFile(path.join(isolated, 'ifaces-default'), 'utf8')), 1, 'only lo');
+  t.is(Number(await fs.readFile(path.join(isolated, 'ifaces-own'), 'utf8')), hostInterfaces, 'RUN --network=default keeps the network');
+  const made = stepsMade(none);
+  t.true(made.some((text) => text.includes('> /ifaces-default')), 'a different network is a different key: the step ran again');
+  t.not(none.digest, first.digest);
+});
+
 test('a cached RUN starts no sandbox at all', async (t) => {
   const p = await writeProject(await tempDir(t), { Dockerfile: 'FROM busybox\nRUN echo hi > /hi\n' });
   const first = await buildProject(p);
