@@ -4,6 +4,7 @@
  * documents' schemas, what provenance records, reproducibility, reading back and verifying.
  */
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -174,6 +175,32 @@ test('provenance records the Dockerfile, target, arguments (max only), the base 
   t.is(await again('ignored-changed'), contextDigest, 'ignored files and mtimes do not change the context digest');
   await fs.writeFile(path.join(p.context, 'unused.txt'), 'not copied, but sent');
   t.not(await again('file-added'), contextDigest, 'a kept file the build did not read still changes it (the digest is of the context after .dockerignore)');
+});
+
+test('a build from a git checkout records the source: remote without credentials, branch, folder, commit and whether it was dirty', async (t) => {
+  const p = await project(t, { 'services/app/Dockerfile': 'FROM busybox\nCOPY a.txt /a.txt\n', 'services/app/a.txt': 'a' });
+  const env = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com' };
+  const git = (...args: string[]) => execFileSync('git', ['-C', p.context, ...args], { encoding: 'utf8', env }).trim();
+  git('init', '-q', '-b', 'main');
+  git('remote', 'add', 'origin', 'https://ci:hunter2@git.example.com/team/app.git');
+  git('add', '-A');
+  git('commit', '-q', '-m', 'first');
+  const revision = git('rev-parse', 'HEAD');
+  const app = path.join(p.context, 'services', 'app');
+  const sourceOf = async (name: string) => {
+    await buildTo({ ...p, context: app }, path.join(p.dir, name), { provenance: 'min' });
+    const [doc] = await readProvenance(`oci:${path.join(p.dir, name)}:app:1`);
+    const ext = doc!.predicate.buildDefinition.externalParameters as { source?: { uri?: string; subdir?: string } };
+    return { ext: ext.source, dep: doc!.predicate.buildDefinition.resolvedDependencies!.find((d) => d.name === 'source'), text: JSON.stringify(doc) };
+  };
+  const clean = await sourceOf('clean');
+  t.deepEqual(clean.ext, { uri: 'git+https://git.example.com/team/app.git@refs/heads/main', subdir: 'services/app' });
+  t.deepEqual(clean.dep, { name: 'source', uri: 'git+https://git.example.com/team/app.git@refs/heads/main', digest: { gitCommit: revision }, annotations: { dirty: false } });
+  t.false(clean.text.includes('hunter2'), 'the credential in the remote URL is not recorded');
+  await fs.writeFile(path.join(app, 'a.txt'), 'edited, not committed');
+  const dirty = await sourceOf('dirty');
+  t.deepEqual(dirty.dep?.annotations, { dirty: true });
+  t.is(dirty.dep?.digest?.gitCommit, revision);
 });
 
 test('reproducible: two builds from separate caches give identical attestation digests', async (t) => {
