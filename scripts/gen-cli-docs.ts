@@ -96,7 +96,8 @@ so ignore what you do not know.
   (\`BuildEvent\` in [library.md](library.md#progress-events)): \`build-start\`, \`stage-start\`,
   \`base-resolved\`, \`step-start\`, \`step-cached\`, \`step-done\` (\`ms\`, \`layer\`, \`layerBytes\`,
   \`emptyLayer\`), \`step-miss-reason\`, \`step-output\`, \`layer-progress\` (\`bytes\`: uncompressed
-  bytes since the previous \`layer-progress\` of that step), \`warning\`, \`sandbox\`, \`output\`,
+  bytes since the previous \`layer-progress\` of that step; \`total\`, \`compressed\` so far and
+  \`bytesPerSecond\`), \`warning\`, \`sandbox\`, \`output\`,
   \`build-done\`, and \`registry\` with the registry event in \`event\` (\`blob-upload-progress\`,
   \`blob-uploaded\`, \`blob-skipped\`, \`blob-mounted\`, \`blob-download-progress\`,
   \`blob-downloaded\`, \`manifest-pushed\`, \`retry\`, \`auth\`, \`upload-adjusted\`). Steps are named by

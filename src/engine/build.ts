@@ -574,13 +574,22 @@ class StageRun {
 
   private writeNew(entries: LayerEntry[], ref: StepRef): Promise<LayerDescriptor> {
     const total = entries.reduce((n, e) => n + (e.type === 'file' ? (e.size ?? 0) : 0), 0);
+    const started = performance.now();
+    let written = 0;
+    let compressed = 0;
     return writeLayer(entries, this.o.store, {
       compression: this.o.layer.compression,
       level: this.o.layer.level,
       epoch: this.o.layer.epoch,
       format: this.o.format,
       signal: this.o.signal,
-      onBytes: (n) => this.b.send({ type: 'layer-progress', ref, bytes: n, total }),
+      onBytes: (n) => {
+        written += n;
+        this.b.send({ type: 'layer-progress', ref, bytes: n, total, compressed, bytesPerSecond: Math.round((written * 1000) / Math.max(1, performance.now() - started)) });
+      },
+      onCompressedBytes: (n) => {
+        compressed += n;
+      },
     });
   }
 

@@ -27,8 +27,12 @@ export type BuildEvent =
   | { type: 'step-done'; ref: StepRef; ms: number; layer?: string; layerBytes?: number; emptyLayer: boolean }
   | { type: 'step-miss-reason'; ref: StepRef; reason: string }
   | { type: 'step-output'; ref: StepRef; stream: 'stdout' | 'stderr'; text: string }
-  /** Uncompressed bytes written to a layer since the last event; `total` is the layer's file bytes (tar headers aside). */
-  | { type: 'layer-progress'; ref: StepRef; bytes: number; total?: number }
+  /**
+   * A layer being written: `bytes` uncompressed bytes (hashed and compressed) since the last
+   * event; `total` is the layer's file bytes (tar headers aside); `compressed` the compressed
+   * bytes stored so far; `bytesPerSecond` the uncompressed rate since the layer started.
+   */
+  | { type: 'layer-progress'; ref: StepRef; bytes: number; total?: number; compressed: number; bytesPerSecond: number }
   | { type: 'warning'; message: string; file?: string; line?: number }
   /** A stage started a sandbox for its RUN steps (only when a RUN misses the cache). */
   | { type: 'sandbox'; stage: number; description: string }

@@ -22,6 +22,8 @@ export interface LayerWriteOptions extends TarWriteOptions {
   signal?: AbortSignal;
   /** Called as uncompressed bytes pass through, for progress reporting. */
   onBytes?: (uncompressed: number) => void;
+  /** Called as compressed bytes are stored, for progress reporting. */
+  onCompressedBytes?: (compressed: number) => void;
 }
 
 /** Where a finished layer goes: something that accepts a stream and publishes it by digest. */
@@ -52,6 +54,15 @@ export class DigestCounter extends Transform {
   }
 }
 
+function counter(onBytes: (n: number) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      onBytes(chunk.length);
+      cb(null, chunk);
+    },
+  });
+}
+
 /** Compress and store an uncompressed tar stream, returning the layer's two names and size. */
 export async function storeTarStream(tarStream: Readable, sink: LayerSink, options: LayerWriteOptions = {}): Promise<LayerDescriptor> {
   const compression = options.compression ?? 'gzip';
@@ -59,7 +70,8 @@ export async function storeTarStream(tarStream: Readable, sink: LayerSink, optio
   const uncompressed = new DigestCounter(options.onBytes);
   const compressor = createCompressor({ compression, level: options.level, concurrency: options.concurrency });
   try {
-    await pipeline(tarStream, uncompressed, compressor, writer.stream, { signal: options.signal });
+    if (options.onCompressedBytes) await pipeline(tarStream, uncompressed, compressor, counter(options.onCompressedBytes), writer.stream, { signal: options.signal });
+    else await pipeline(tarStream, uncompressed, compressor, writer.stream, { signal: options.signal });
   } catch (err) {
     await writer.abort();
     throw err;

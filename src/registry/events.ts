@@ -4,12 +4,16 @@
  */
 
 export type RegistryEvent =
-  /** Bytes of a blob sent so far (`sent` counts this attempt's bytes from `offset`). */
-  | { type: 'blob-upload-progress'; registry: string; repository: string; digest: string; sent: number; size: number }
+  /**
+   * Bytes of a blob sent so far, and the rate of this attempt (bytes per second since it
+   * started; an attempt resumed after a retry starts its own).
+   */
+  | { type: 'blob-upload-progress'; registry: string; repository: string; digest: string; sent: number; size: number; bytesPerSecond: number }
   | { type: 'blob-uploaded'; registry: string; repository: string; digest: string; size: number; method: 'monolithic' | 'chunked' | 'streamed' }
   | { type: 'blob-skipped'; registry: string; repository: string; digest: string; size: number }
   | { type: 'blob-mounted'; registry: string; repository: string; digest: string; size: number; from: string }
-  | { type: 'blob-download-progress'; registry: string; repository: string; digest: string; received: number; size: number }
+  /** Bytes of a blob received so far, and the rate since the download started. */
+  | { type: 'blob-download-progress'; registry: string; repository: string; digest: string; received: number; size: number; bytesPerSecond: number }
   | { type: 'blob-downloaded'; registry: string; repository: string; digest: string; size: number }
   | { type: 'manifest-pushed'; registry: string; repository: string; digest: string; tag?: string }
   /** A request is about to be sent again. */
@@ -20,6 +24,11 @@ export type RegistryEvent =
   | { type: 'upload-adjusted'; registry: string; repository: string; digest: string; reason: string };
 
 export type EventSink = (event: RegistryEvent) => void;
+
+/** Bytes per second of `bytes` moved since `startedMs` (performance.now()), rounded. */
+export function rate(bytes: number, startedMs: number): number {
+  return Math.round((bytes * 1000) / Math.max(1, performance.now() - startedMs));
+}
 
 /** Call a user's handler without letting its failure break a transfer. */
 export function safeEmit(sink: EventSink | undefined, event: RegistryEvent): void {

@@ -10,7 +10,7 @@ import type { BlobSource, Image } from '../image/image.ts';
 import { MediaType, isIndexMediaType } from '../image/mediatypes.ts';
 import type { Descriptor, ImageConfig, Index, Manifest } from '../image/types.ts';
 import { verifyingStream, type BlobStore } from '../store/blob-store.ts';
-import { safeEmit } from './events.ts';
+import { rate, safeEmit } from './events.ts';
 import { discard, readBody } from './http.ts';
 import { limiter } from './limit.ts';
 import { hostPlatform, selectPlatform, type PlatformSpec } from './platform.ts';
@@ -141,6 +141,7 @@ export async function openRemoteBlob(t: Transport, repo: Repo, desc: Descriptor)
     action: `download blob ${desc.digest} from ${repo.repository}`,
   });
   let received = 0;
+  const started = performance.now();
   const where = `blob ${desc.digest} from ${repo.registry}/${repo.repository}`;
   const counter = new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
@@ -149,7 +150,7 @@ export async function openRemoteBlob(t: Transport, repo: Repo, desc: Descriptor)
         cb(new LadingError(ERROR_CODES.DIGEST_MISMATCH, `${where} is longer than its ${desc.size} bytes`));
         return;
       }
-      safeEmit(t.onEvent, { type: 'blob-download-progress', registry: repo.registry, repository: repo.repository, digest: desc.digest, received, size: desc.size });
+      safeEmit(t.onEvent, { type: 'blob-download-progress', registry: repo.registry, repository: repo.repository, digest: desc.digest, received, size: desc.size, bytesPerSecond: rate(received, started) });
       cb(null, chunk);
     },
     flush(cb) {

@@ -17,7 +17,7 @@
 import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
 import { ERROR_CODES, LadingError, isLadingError } from '../errors.ts';
 import type { Descriptor } from '../image/types.ts';
-import { safeEmit } from './events.ts';
+import { rate, safeEmit } from './events.ts';
 import { discard, type HttpResponse } from './http.ts';
 import { pushScope, type Repo } from './pull.ts';
 import { sleep, type Transport } from './transport.ts';
@@ -148,12 +148,13 @@ export class BlobUploader {
 
   private progress(offset: number): Transform {
     let sent = 0;
+    const started = performance.now();
     const { t, target, desc } = this;
     return new Transform({
       transform: (chunk: Buffer, _enc, cb: TransformCallback) => {
         sent += chunk.length;
         this.bytesSent += chunk.length;
-        safeEmit(t.onEvent, { type: 'blob-upload-progress', registry: target.registry, repository: target.repository, digest: desc.digest, sent: offset + sent, size: desc.size });
+        safeEmit(t.onEvent, { type: 'blob-upload-progress', registry: target.registry, repository: target.repository, digest: desc.digest, sent: offset + sent, size: desc.size, bytesPerSecond: rate(sent, started) });
         cb(null, chunk);
       },
     });

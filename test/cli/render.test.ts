@@ -54,11 +54,11 @@ test('the live frame: a running step with bytes compressed and their rate, a byt
   model.apply({ type: 'step-start', ref });
   for (let i = 0; i < 5; i++) {
     c.advance(250);
-    model.apply({ type: 'layer-progress', ref, bytes: 10 * MiB });
+    model.apply({ type: 'layer-progress', ref, bytes: 10 * MiB, compressed: 0, bytesPerSecond: 0 });
   }
-  model.apply({ type: 'registry', event: { type: 'blob-upload-progress', ...registry, sent: 0, size: 40 * MiB } });
+  model.apply({ type: 'registry', event: { type: 'blob-upload-progress', ...registry, sent: 0, size: 40 * MiB, bytesPerSecond: 0 } });
   c.advance(1000);
-  model.apply({ type: 'registry', event: { type: 'blob-upload-progress', ...registry, sent: 20 * MiB, size: 40 * MiB } });
+  model.apply({ type: 'registry', event: { type: 'blob-upload-progress', ...registry, sent: 20 * MiB, size: 40 * MiB, bytesPerSecond: 0 } });
   const lines = frame(model, 160, 30).map(stripStyles);
   t.is(lines.length, 3);
   t.regex(lines[0]!, /^. \[stage-0 2\/3\] COPY big\.bin \/data\/ +compressing [█░]{20} 50\.0 MiB  40\.0 MiB\/s  2\.25s$/);
@@ -121,7 +121,7 @@ test('plain: one line per event, byte progress at most once per interval, the su
   const out = sink();
   const r = plainRenderer(out.stream, { now: c.now, intervalMs: 10_000 });
   const events: BuildEvent[] = [{ type: 'step-start', ref }];
-  for (let i = 0; i < 24; i++) events.push({ type: 'layer-progress', ref, bytes: 5 * MiB });
+  for (let i = 0; i < 24; i++) events.push({ type: 'layer-progress', ref, bytes: 5 * MiB, compressed: 0, bytesPerSecond: 0 });
   for (const e of events) {
     c.advance(1000);
     r.onEvent(e);
@@ -146,7 +146,7 @@ test('json: every line is an object with elapsedMs; layer bytes are thinned but 
   r.onEvent({ type: 'step-start', ref });
   for (let i = 0; i < 100; i++) {
     c.advance(10);
-    r.onEvent({ type: 'layer-progress', ref, bytes: MiB });
+    r.onEvent({ type: 'layer-progress', ref, bytes: MiB, compressed: 0, bytesPerSecond: 0 });
   }
   r.onEvent({ type: 'step-done', ref, ms: 1000, layer: 'sha256:2', layerBytes: 60 * MiB, emptyLayer: false });
   r.done({ kind: 'build', result: result() });

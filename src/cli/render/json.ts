@@ -4,7 +4,7 @@
  * `error`. Byte-progress events are thinned to one per step or blob every `intervalMs` (layer
  * byte counts are summed, so their total stays exact). Field names are stable: docs/cli.md.
  */
-import { isLadingError, type StepRef } from '../../index.ts';
+import { isLadingError, type BuildEvent, type StepRef } from '../../index.ts';
 import { ProgressModel, stepId, transferId } from './model.ts';
 import { summarize, type Outcome } from './summary.ts';
 import type { Renderer } from './renderer.ts';
@@ -23,6 +23,8 @@ export function jsonRenderer(out: NodeJS.WritableStream, options: JsonOptions = 
   const lastSent = new Map<string, number>();
   /** Layer bytes not yet written out, per step. */
   const pendingBytes = new Map<string, number>();
+  // The latest totals and rate of each layer, sent with its thinned byte count.
+  const latestLayer = new Map<string, Extract<BuildEvent, { type: 'layer-progress' }>>();
   const write = (obj: Record<string, unknown>): void => {
     out.write(`${JSON.stringify({ ...obj, elapsedMs: model.elapsed() })}\n`);
   };
@@ -38,7 +40,8 @@ export function jsonRenderer(out: NodeJS.WritableStream, options: JsonOptions = 
     const bytes = pendingBytes.get(id);
     if (bytes === undefined) return;
     pendingBytes.delete(id);
-    write({ type: 'layer-progress', ref, bytes });
+    const latest = latestLayer.get(id);
+    write({ type: 'layer-progress', ref, bytes, ...(latest ? { total: latest.total, compressed: latest.compressed, bytesPerSecond: latest.bytesPerSecond } : {}) });
   };
 
   write({ type: 'start', version: JSON_PROGRESS_VERSION });
@@ -48,6 +51,7 @@ export function jsonRenderer(out: NodeJS.WritableStream, options: JsonOptions = 
       if (e.type === 'layer-progress') {
         const id = stepId(e.ref);
         pendingBytes.set(id, (pendingBytes.get(id) ?? 0) + e.bytes);
+        latestLayer.set(id, e);
         if (!throttled(`step|${id}`)) flushLayerBytes(e.ref);
         return;
       }
