@@ -5,6 +5,7 @@
  */
 import { type TestFn } from 'ava';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { busyboxImage, busyboxIndex } from '../helpers/busybox.ts';
@@ -88,13 +89,26 @@ test('OCI folder, OCI archive and registry give the same digest; skopeo reads th
   t.is(r.code, 0, r.stderr);
   const digest = r.stdout.trim();
   t.is(await fs.readFile(path.join(dir, 'iid'), 'utf8'), digest);
-  const meta = JSON.parse(await fs.readFile(path.join(dir, 'meta.json'), 'utf8')) as { 'containerimage.digest': string; 'lading.platforms': { platform: string }[] };
+  const meta = JSON.parse(await fs.readFile(path.join(dir, 'meta.json'), 'utf8')) as {
+    'containerimage.digest': string;
+    'containerimage.descriptor': { mediaType: string; digest: string; size: number };
+    'image.name': string;
+    'lading.platforms': { platform: string; digest: string }[];
+  };
   t.is(meta['containerimage.digest'], digest);
+  t.is(meta['image.name'], tag);
+  t.is(meta['containerimage.descriptor'].digest, digest);
+  t.is(meta['containerimage.descriptor'].mediaType, 'application/vnd.oci.image.index.v1+json');
   t.deepEqual(meta['lading.platforms'].map((x) => x.platform), ['linux/arm64', 'linux/amd64']);
   const index = JSON.parse(await fs.readFile(path.join(dir, 'layout', 'index.json'), 'utf8')) as RawIndex;
   t.is(index.manifests[0]!.digest, digest);
-  const archive = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci-archive:${path.join(dir, 'image.tar')}`], { encoding: 'utf8' })) as RawIndex;
+  const imageIndex = JSON.parse(await fs.readFile(path.join(dir, 'layout', 'blobs', 'sha256', digest.slice(7)), 'utf8')) as RawIndex;
+  t.deepEqual(meta['lading.platforms'].map((x) => x.digest), imageIndex.manifests.map((m) => m.digest), 'each platform entry names its manifest in the index');
+  t.is(meta['containerimage.descriptor'].size, (await fs.stat(path.join(dir, 'layout', 'blobs', 'sha256', digest.slice(7)))).size);
+  const archiveRaw = execFileSync('skopeo', ['inspect', '--raw', `oci-archive:${path.join(dir, 'image.tar')}`]);
+  const archive = JSON.parse(archiveRaw.toString('utf8')) as RawIndex;
   t.is(archive.manifests.length, 2);
+  t.is(`sha256:${createHash('sha256').update(archiveRaw).digest('hex')}`, digest, 'the archive holds the same index');
   const fromRegistry = execFileSync('sh', ['-c', `skopeo inspect --raw --tls-verify=false docker://${tag} | sha256sum`], { encoding: 'utf8' }).split(' ')[0];
   t.is(`sha256:${fromRegistry}`, digest);
 });
