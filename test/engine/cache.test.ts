@@ -8,6 +8,7 @@ import path from 'node:path';
 import { tempDir } from '../helpers/cli.ts';
 import { buildProject, stepsCached, stepsMade, writeProject } from '../helpers/build.ts';
 import { BlobStore } from '../../src/store/blob-store.ts';
+import { busyboxIndex } from '../helpers/busybox.ts';
 
 const DOCKERFILE = `FROM busybox
 WORKDIR /app
@@ -173,4 +174,21 @@ test('a cold COPY into an empty cache reads each file once; a fresh checkout of 
   t.deepEqual(stepsMade(second), [], 'every step hit the records the first build wrote');
   t.is(second.digest, first.digest);
   t.is(second.hashOnlyReads, 4, 'with records to hit, keys come first: files are hashed, and no layer reads them');
+});
+
+test('two platforms hash the context once and compress a platform-independent COPY once', async (t) => {
+  const p = await writeProject(await tempDir(t), {
+    Dockerfile: 'FROM busybox\nCOPY src/ /app/src/\nCOPY package.json /app/\n',
+    'package.json': '{"name":"x"}',
+    'src/a.js': 'a',
+    'src/b.js': 'b',
+  });
+  const index = await busyboxIndex();
+  const run = await buildProject(p, { platform: ['linux/amd64', 'linux/arm64'], buildContexts: { busybox: `oci-layout://${index.layoutDir}:latest` } });
+  t.is(run.images.length, 2);
+  t.is(run.contentReads, 3, 'each context file was read once, not once per platform');
+  const copies = run.images.map((i) => i.image.manifest.layers.slice(-2).map((l) => l.digest));
+  t.deepEqual(copies[0], copies[1], 'the COPY layers are the same blobs in both images');
+  const layerWrites = run.events.filter((e) => e.type === 'step-done' && e.layer !== undefined).length;
+  t.is(run.steps.filter((s) => s.reusedByContent).length, layerWrites - 2, 'the second platform reused both COPY layers by content');
 });
