@@ -241,3 +241,42 @@ test('a directory header declaring a size does not hang the build (its body is e
   t.true(from.ok);
   t.is(lastLayer(copy).get('copied/d/f')?.content, 'after');
 });
+
+test('ADD of a hostile local archive: ../ names fail naming the entry; absolute names and links through symlinks stay inside the image', async (t) => {
+  const s = await sandbox(t);
+  const probe = path.join(s.root, 'abs-probe');
+  const add = async (label: string, entries: RawEntry[]): Promise<Outcome> => {
+    await fs.writeFile(path.join(s.ctx, `${label}.tar`), rawTar(entries));
+    const dest = path.join(s.root, 'w', `out-${label}`);
+    await fs.writeFile(path.join(s.ctx, 'Dockerfile'), `FROM scratch\nADD ${label}.tar /x/\n`);
+    try {
+      const result = await build({ context: s.ctx, cacheDir: s.cache, outputs: [{ type: 'oci', dest }] });
+      return { ok: true, result, layers: await readLayoutLayers(dest) };
+    } catch (err) {
+      if (!isLadingError(err)) throw err;
+      return { ok: false, code: err.code, message: err.message };
+    }
+  };
+
+  const climbing = await add('climb', [{ name: 'ok.txt', data: 'ok' }, { name: '../../../outside/pwned', data: 'x' }]);
+  t.false(climbing.ok);
+  if (!climbing.ok) t.regex(climbing.message, /outside\/pwned/);
+
+  const absolute = await add('absolute', [{ name: probe, data: 'abs' }]);
+  t.deepEqual([...lastLayer(absolute).keys()].filter((k) => k.includes('abs-probe')), [`x${probe}`], 'an absolute name lands under the ADD destination');
+
+  const through = await add('through', [
+    { name: 'link', type: 'symlink', linkname: s.outside },
+    { name: 'link/pwned', data: 'through the link' },
+  ]);
+  if (through.ok) {
+    t.is(lastLayer(through).get('x/link')?.linkname, s.outside, 'the symlink is kept as a symlink in the image');
+    // The file behind the link is an entry of the image (a runtime resolves it inside the
+    // container's root, as BuildKit's chrooted extraction would); the host target is untouched.
+    t.is(lastLayer(through).get('x/link/pwned')?.content, 'through the link');
+    t.deepEqual(await listTree(s.outside), ['keep']);
+  } else {
+    t.is(through.code, 'TAR');
+  }
+  await assertContained(t, s, [probe]);
+});
