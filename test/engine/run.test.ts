@@ -78,6 +78,31 @@ test('the build-wide network: none leaves RUN only loopback, is in the key, and 
   t.not(none.digest, first.digest);
 });
 
+test('SHELL, USER by name and a bind mount from another stage reach RUN', async (t) => {
+  const p = await writeProject(await tempDir(t), {
+    Dockerfile: [
+      'FROM busybox AS builder',
+      'RUN mkdir /built && echo from-builder > /built/x',
+      'FROM busybox',
+      'RUN mkdir /out && chown app:app /out',
+      'SHELL ["/bin/sh", "-xc"]',
+      'USER app',
+      'RUN id -un > /out/who && id -u >> /out/who',
+      'RUN --mount=type=bind,from=builder,source=/built,target=/mnt/b cat /mnt/b/x > /out/bound',
+      '',
+    ].join('\n'),
+  });
+  const out = await localOut(t);
+  const run = await buildProject(p, { outputs: [{ type: 'local', dest: out }] });
+  t.is(await fs.readFile(path.join(out, 'out/who'), 'utf8'), 'app\n1000\n');
+  t.is(await fs.readFile(path.join(out, 'out/bound'), 'utf8'), 'from-builder\n');
+  await t.throwsAsync(fs.access(path.join(out, 'mnt/b')), undefined, 'the mount point left no trace');
+  const traced = run.events.filter((e) => e.type === 'step-output' && e.stream === 'stderr').map((e) => (e.type === 'step-output' ? e.text : '')).join('');
+  t.regex(traced, /\+ id -un/, 'the RUN went through SHELL ["/bin/sh", "-xc"] (its trace is on stderr)');
+  t.deepEqual(run.image.config.config?.Shell, ['/bin/sh', '-xc']);
+  t.is(run.image.config.config?.User, 'app');
+});
+
 test('a cached RUN starts no sandbox at all', async (t) => {
   const p = await writeProject(await tempDir(t), { Dockerfile: 'FROM busybox\nRUN echo hi > /hi\n' });
   const first = await buildProject(p);
