@@ -2,7 +2,8 @@
  * Differential conformance: each case of fixtures/conformance built by buildah and by lading must
  * give the same image, apart from the differences the case lists with a reason. One test per
  * case. `npm test` runs the cases marked "ci" (LADING_CONFORMANCE=full runs all of them, as
- * `npm run conformance` does); lading is run as the compiled CLI, so `npm run build` first.
+ * `npm run conformance` and .ci/run do); lading is run as the compiled CLI, so `npm run build`
+ * first. The last line printed is `conformance: N of M cases match (K with known differences only)`.
  */
 import { loadCases, type Case } from '../../scripts/conformance/cases.ts';
 import { formatCase } from '../../scripts/conformance/report.ts';
@@ -32,6 +33,7 @@ function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
 const limit = limiter(2);
 
 let run: ConformanceRun | undefined;
+const results: { matches: boolean; known: boolean }[] = [];
 
 if (!isRoot) {
   const message = 'conformance: needs root (buildah with chroot isolation, umoci unpack keeping owners)';
@@ -43,6 +45,9 @@ if (!isRoot) {
   });
   test.after.always(async () => {
     await run?.close();
+    // The line `npm run conformance` ends with, for CI logs.
+    const known = results.filter((r) => r.known).length;
+    process.stdout.write(`\nconformance: ${results.filter((r) => r.matches).length} of ${cases.length} cases match (${known} with known differences only)\n`);
   });
   for (const c of cases) registerCase(c);
 }
@@ -63,6 +68,8 @@ function registerCase(c: Case): void {
     t.is(r.buildahError, undefined, 'buildah builds the case');
     t.is(r.ladingError, undefined, r.runUnsupported ? 'lading builds the case (it failed only because this lading has no RUN)' : 'lading builds the case');
     const unlisted = r.differences.filter((d) => !d.known);
+    const matches = r.harnessError === undefined && r.buildahError === undefined && r.ladingError === undefined && unlisted.length === 0 && r.stale.length === 0;
+    results.push({ matches, known: matches && r.differences.length > 0 });
     t.is(unlisted.length, 0, 'no difference the case does not list (see the log above)');
     t.is(r.stale.length, 0, 'every difference the case lists still occurs');
   });

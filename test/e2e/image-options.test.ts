@@ -10,20 +10,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { busyboxImage, busyboxIndex } from '../helpers/busybox.ts';
 import { runCli, tempDir } from '../helpers/cli.ts';
-import { startRegistryWith, type RunningRegistry } from '../helpers/registry.ts';
+import { registryWithBase, type RegistryBaseContext } from '../helpers/registry.ts';
 import { testNeeding } from '../helpers/tools.ts';
 import { writeProject } from '../helpers/build.ts';
 
-const test = testNeeding(['docker-registry', 'skopeo', 'podman', 'git', 'tar'], 'image options') as TestFn<{ registry: RunningRegistry; base: string }>;
+const test = testNeeding(['docker-registry', 'skopeo', 'podman', 'git', 'tar'], 'image options') as TestFn<RegistryBaseContext>;
 
-test.before(async (t) => {
-  const { registry, image: base } = await startRegistryWith(`${(await busyboxIndex()).layoutDir}:latest`, 'base/busybox-multi:1');
-  t.context = { registry, base };
-});
-
-test.after.always(async (t) => {
-  await t.context.registry?.stop();
-});
+registryWithBase(test, async () => `${(await busyboxIndex()).layoutDir}:latest`, 'base/busybox-multi:1');
 
 interface Descriptor {
   mediaType: string;

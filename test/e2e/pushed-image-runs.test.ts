@@ -9,20 +9,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { busyboxImage } from '../helpers/busybox.ts';
 import { runCli, tempDir } from '../helpers/cli.ts';
-import { startRegistryWith, type RunningRegistry } from '../helpers/registry.ts';
+import { registryWithBase, type RegistryBaseContext } from '../helpers/registry.ts';
 import { testNeeding } from '../helpers/tools.ts';
 import { writeProject } from '../helpers/build.ts';
 
-const test = testNeeding(['docker-registry', 'skopeo', 'umoci', 'bwrap'], 'a pushed image runs') as TestFn<{ registry: RunningRegistry; base: string }>;
+const test = testNeeding(['docker-registry', 'skopeo', 'umoci', 'bwrap'], 'a pushed image runs') as TestFn<RegistryBaseContext>;
 
-test.before(async (t) => {
-  const { registry, image: base } = await startRegistryWith(`${(await busyboxImage()).layoutDir}:latest`, 'base/busybox:1');
-  t.context = { registry, base };
-});
-
-test.after.always(async (t) => {
-  await t.context.registry?.stop();
-});
+registryWithBase(test, async () => `${(await busyboxImage()).layoutDir}:latest`, 'base/busybox:1');
 
 interface RuntimeConfig {
   process: { args: string[]; env: string[]; cwd: string; user: { uid: number; gid: number } };

@@ -2,26 +2,18 @@
  * The build path through a real registry: FROM pulls a base, --push writes every tag, base
  * layers are mounted (never downloaded to be re-uploaded), and the transfer commands work.
  */
-import anyTest, { type TestFn } from 'ava';
+import { type TestFn } from 'ava';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { busyboxImage } from '../helpers/busybox.ts';
 import { runCli, tempDir } from '../helpers/cli.ts';
-import { startRegistryWith, type RunningRegistry } from '../helpers/registry.ts';
+import { registryWithBase, type RegistryBaseContext } from '../helpers/registry.ts';
 import { testNeeding } from '../helpers/tools.ts';
 import { writeProject } from '../helpers/build.ts';
 
-const test = testNeeding(['docker-registry', 'skopeo'], 'registry builds') as TestFn<{ registry: RunningRegistry; base: string }>;
-void anyTest;
+const test = testNeeding(['docker-registry', 'skopeo'], 'registry builds') as TestFn<RegistryBaseContext>;
 
-test.before(async (t) => {
-  const { registry, image: base } = await startRegistryWith(`${(await busyboxImage()).layoutDir}:latest`, 'base/busybox:1');
-  t.context = { registry, base };
-});
-
-test.after.always(async (t) => {
-  await t.context.registry?.stop();
-});
+registryWithBase(test, async () => `${(await busyboxImage()).layoutDir}:latest`, 'base/busybox:1');
 
 test('FROM a registry image, --push to two tags: skopeo reads it, the base layer is mounted, nothing is downloaded to re-upload', async (t) => {
   const { registry, base } = t.context;

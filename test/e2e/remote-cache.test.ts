@@ -8,21 +8,14 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { busyboxImage } from '../helpers/busybox.ts';
 import { runCli, tempDir } from '../helpers/cli.ts';
-import { startRegistryWith, type RunningRegistry } from '../helpers/registry.ts';
+import { registryWithBase, type RegistryBaseContext } from '../helpers/registry.ts';
 import { testNeeding } from '../helpers/tools.ts';
 import { writeProject, buildProject, stepsMade, stepsCached } from '../helpers/build.ts';
 import type { BuildEvent } from '../../src/index.ts';
 
-const test = testNeeding(['docker-registry'], 'remote cache') as TestFn<{ registry: RunningRegistry; base: string }>;
+const test = testNeeding(['docker-registry'], 'remote cache') as TestFn<RegistryBaseContext>;
 
-test.before(async (t) => {
-  const { registry, image: base } = await startRegistryWith(`${(await busyboxImage()).layoutDir}:latest`, 'base/busybox:1');
-  t.context = { registry, base };
-});
-
-test.after.always(async (t) => {
-  await t.context.registry?.stop();
-});
+registryWithBase(test, async () => `${(await busyboxImage()).layoutDir}:latest`, 'base/busybox:1');
 
 const files = (base: string) => ({
   Dockerfile: `FROM ${base} AS build\nWORKDIR /src\nCOPY src/ ./\nCOPY --chmod=0755 tool.sh /usr/local/bin/tool\nFROM ${base}\nCOPY --from=build /src /app\nCOPY config.json /etc/app.json\nCMD ["/usr/local/bin/tool"]\n`,

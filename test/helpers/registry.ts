@@ -9,6 +9,7 @@ import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { TestFn } from 'ava';
 
 export interface RegistryOptions {
   /** Extra YAML placed under `auth:` (htpasswd or token). */
@@ -140,4 +141,25 @@ export async function startRegistryWith(layout: string, ref: string): Promise<{ 
     throw err;
   }
   return { registry, image };
+}
+
+/** What a suite built on `registryWithBase` finds in `t.context`. */
+export interface RegistryBaseContext {
+  registry: RunningRegistry;
+  /** The base image's full reference in that registry. */
+  base: string;
+}
+
+/**
+ * For a suite that builds FROM a registry image: before its tests, start a registry holding the
+ * image of `layout()` (`DIR:TAG`) as `ref`; after them, stop it.
+ */
+export function registryWithBase(test: TestFn<RegistryBaseContext>, layout: () => Promise<string>, ref: string): void {
+  test.before(async (t) => {
+    const { registry, image } = await startRegistryWith(await layout(), ref);
+    t.context = { registry, base: image };
+  });
+  test.after.always(async (t) => {
+    await t.context.registry?.stop();
+  });
 }
