@@ -91,7 +91,7 @@ abstract class BlockCompressor extends Transform {
 
   override _flush(callback: TransformCallback): void {
     (async () => {
-      this.inFlight.push(this.compressBlock(this.block ?? compressionPool().block(this.blockSize), this.filled, true));
+      this.inFlight.push(this.block ? this.compressBlock(this.block, this.filled, true) : this.compressBlock(compressionPool().block(this.blockSize), 0, true));
       this.block = undefined;
       while (this.inFlight.length > 0) this.emit_(await this.inFlight.shift()!);
       const trailer = this.trailer();
