@@ -7,6 +7,7 @@ import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ERROR_CODES, LadingError, fsError } from '../errors.ts';
+import { compareUtf8 } from '../utf8-order.ts';
 import { IgnoreMatcher, parseDockerignore } from './dockerignore.ts';
 import { compileComponent, hasWildcard } from './glob.ts';
 import { resolveInRoot } from './scoped-path.ts';
@@ -118,7 +119,7 @@ export class BuildContext {
       } catch (err) {
         throw fsError(ERROR_CODES.CONTEXT, 'read folder', path.join(this.root, rel), err, 'make it readable, or exclude it in .dockerignore');
       }
-      names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      names.sort(compareUtf8);
       for (const name of names) {
         const child = rel === '' ? name : `${rel}/${name}`;
         const withinSource = dir.rel === '' ? child : child.slice(dir.rel.length + 1);

@@ -4,6 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import { ERROR_CODES, LadingError } from '../errors.ts';
+import { compareUtf8 } from '../utf8-order.ts';
 
 export type LayerEntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'character-device' | 'block-device' | 'fifo';
 
@@ -92,8 +93,10 @@ export function opaqueEntry(dir: string): LayerEntry {
  */
 export function compareEntryPaths(a: string, b: string): number {
   if (a === b) return 0;
-  const pa = a.split('/');
-  const pb = b.split('/');
+  return compareParts(a.split('/'), b.split('/'));
+}
+
+function compareParts(pa: string[], pb: string[]): number {
   const n = Math.min(pa.length, pb.length);
   for (let i = 0; i < n; i++) {
     const x = pa[i]!;
@@ -101,18 +104,17 @@ export function compareEntryPaths(a: string, b: string): number {
     if (x === y) continue;
     if (x === OPAQUE_MARKER) return -1;
     if (y === OPAQUE_MARKER) return 1;
-    return compareBytes(x, y);
+    return compareUtf8(x, y);
   }
   return pa.length - pb.length;
 }
 
-function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
 /** Sort entries into tar order and reject duplicates (two entries for one path is always a bug). */
 export function sortEntries(entries: LayerEntry[]): LayerEntry[] {
-  const sorted = entries.slice().sort((a, b) => compareEntryPaths(a.path, b.path));
+  // Each path is split once, not once per comparison.
+  const keyed = entries.map((entry) => ({ entry, parts: entry.path.split('/') }));
+  keyed.sort((a, b) => (a.entry.path === b.entry.path ? 0 : compareParts(a.parts, b.parts)));
+  const sorted = keyed.map((k) => k.entry);
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i]!.path === sorted[i - 1]!.path) {
       throw new LadingError(ERROR_CODES.INTERNAL, `two layer entries for one path: ${sorted[i]!.path}`);
