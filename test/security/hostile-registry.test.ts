@@ -290,3 +290,67 @@ test('through a build: a lying or stalling base registry fails the build clearly
     t.deepEqual(await fs.readdir(path.join(cache, 'tmp')), []);
   }
 });
+
+test('pushing: an upload sent to another host gets no credentials; a misreported blob digest stops the push before any tag, a misreported manifest digest at the first', async (t) => {
+  const h = await harness(t);
+  const image = await h.client.pullImage(`${h.srv.host}/app:latest`, { store: h.store, lazy: false });
+  const other = await startHostileRegistry({ address: '127.0.0.2', auth: false });
+  t.teardown(() => other.close());
+  let misreport: 'none' | 'blob' | 'manifest' = 'none';
+  const tagged: string[] = [];
+  // The registry hands every upload to a storage host of its own (as some CDNs do) and takes
+  // manifests itself; it knows no blob, so everything is uploaded.
+  h.srv.route = (req, res) => {
+    const url = req.url ?? '';
+    if (req.method === 'HEAD' && /\/blobs\/sha256:/.test(url)) {
+      res.writeHead(404).end();
+      return true;
+    }
+    if (req.method === 'POST' && /\/blobs\/uploads\/?(\?|$)/.test(url)) {
+      res.writeHead(202, { location: `${other.origin}/storage/session-${Math.random().toString(16).slice(2)}`, 'content-length': '0' }).end();
+      return true;
+    }
+    const manifest = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(url);
+    if (req.method === 'PUT' && manifest) {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const digest = sha256(Buffer.concat(chunks));
+        tagged.push(manifest[2]!);
+        res.writeHead(201, { 'docker-content-digest': misreport === 'manifest' ? sha256('something else') : digest }).end();
+      });
+      return true;
+    }
+    return false;
+  };
+  other.route = (req, res) => {
+    if (req.method !== 'PUT' || !(req.url ?? '').startsWith('/storage/')) return false;
+    const digest = new URL(req.url ?? '', 'http://x').searchParams.get('digest') ?? '';
+    req.on('end', () => res.writeHead(201, { 'docker-content-digest': misreport === 'blob' ? sha256('another blob') : digest }).end());
+    return true;
+  };
+
+  await h.client.pushImage(image, [`${h.srv.host}/copy:1`]);
+  t.deepEqual(tagged, ['1'], 'an honest round tags the image');
+  t.true(other.seen.some((s) => s.method === 'PUT'), 'the blobs went to the storage host');
+  for (const s of other.seen) {
+    t.is(s.headers.authorization, undefined, 'no Authorization header to the storage host');
+    const raw = `${s.url}\n${s.rawHeaders.join('\n')}`;
+    for (const form of SECRET_FORMS) t.false(raw.includes(form), 'no credential in any request to the storage host');
+  }
+
+  const pushFails = (tags: string[]): Promise<unknown> =>
+    h.client.pushImage(image, tags.map((tag) => `${h.srv.host}/copy:${tag}`)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  misreport = 'blob';
+  tagged.length = 0;
+  assertCleanError(t, await pushFails(['b1', 'b2']), 'DIGEST_MISMATCH', /stored blob sha256:[0-9a-f]{64} as sha256:/, h.events);
+  t.deepEqual(tagged, [], 'a misreported blob: no manifest was sent, so no tag names a broken image');
+  // A manifest PUT is the tag itself: the client cannot take back the first, but it stops there.
+  misreport = 'manifest';
+  tagged.length = 0;
+  assertCleanError(t, await pushFails(['m1', 'm2']), 'DIGEST_MISMATCH', /stored manifest sha256:[0-9a-f]{64} as sha256:/, h.events);
+  t.is(tagged.length, 1, 'the push stopped at the first misreported manifest, not tagging the rest');
+});
