@@ -214,6 +214,8 @@ class Builder {
   readonly explainStore: ExplainStore;
   private readonly results = new Map<number, Promise<StageResult>>();
   private readonly sessions: RunSession[] = [];
+  /** The store held no record when this build started: nothing it does can be a cache hit. */
+  readonly storeWasEmpty: Promise<boolean>;
 
   constructor(
     private readonly options: EngineOptions,
@@ -223,6 +225,7 @@ class Builder {
     this.indexer = new FsIndexer(options.store);
     this.explainStore = new ExplainStore(options.store.root);
     this.writing = options.layerWrites ?? new Map();
+    this.storeWasEmpty = options.cache.isEmpty();
   }
 
   /** A stage's result, built once; its dependencies start at the same time and are shared. */
@@ -317,9 +320,9 @@ class StageRun {
     throwIfAborted(this.o.signal);
     // Hash the context files the stage copies while its base image is being resolved (a
     // registry round trip): when the COPY steps come, their keys are ready.
-    // Not on a first build when COPY reads cold files once (see `singlePass`): hashing them
-    // here would make that a second read.
-    const warming = (await this.firstBuildHere()) && this.o.singlePass ? Promise.resolve() : this.warmContextHashes();
+    // Not into an empty store when COPY reads cold files once (see `singlePass`): hashing them
+    // here would make that a second read, and no key can hit anyway.
+    const warming = this.o.singlePass && (await this.b.storeWasEmpty) ? Promise.resolve() : this.warmContextHashes();
     const base = await this.resolveBase();
     await warming;
     this.key = base.key;
@@ -364,7 +367,7 @@ class StageRun {
     return { key: this.key, config, layers: this.layers, blobs: this.blobs(), fs: this.fs };
   }
 
-  /** Where this stage's step at `position` records its last key inputs (for --explain and `firstBuildHere`). */
+  /** Where this stage's step at `position` records its last key inputs (for --explain). */
   private slot(position: number): string {
     return slotId({
       contextDir: this.o.context.root,
@@ -373,13 +376,6 @@ class StageRun {
       position,
       platform: platformToString(this.platform),
     });
-  }
-
-  /** No step of this stage was built with this cache before: its keys cannot be found in it. */
-  private async firstBuildHere(): Promise<boolean> {
-    const positions = this.node.stage.commands.map((_, i) => i + 1);
-    const seen = await Promise.all(positions.map((p) => this.b.explainStore.has(this.slot(p))));
-    return !seen.includes(true);
   }
 
   /**

@@ -49,14 +49,6 @@ export class ExplainStore {
     }
   }
 
-  /** Whether a state was saved for `slot` (without reading it: a COPY of many files makes it large). */
-  async has(slot: string): Promise<boolean> {
-    return fs.access(path.join(this.dir, `${slot}.json`)).then(
-      () => true,
-      () => false,
-    );
-  }
-
   async save(slot: string, state: SlotState): Promise<void> {
     const file = path.join(this.dir, `${slot}.json`);
     const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;

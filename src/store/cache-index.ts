@@ -78,6 +78,21 @@ export class CacheIndex {
     }
   }
 
+  /** Whether no record at all is stored (a first build into this store). */
+  async isEmpty(): Promise<boolean> {
+    let shards: string[];
+    try {
+      shards = await fs.readdir(this.dir);
+    } catch {
+      return true;
+    }
+    for (const shard of shards) {
+      const names = await fs.readdir(path.join(this.dir, shard)).catch(() => [] as string[]);
+      if (names.some((n) => n.endsWith('.json'))) return false;
+    }
+    return true;
+  }
+
   async delete(key: string): Promise<void> {
     await fs.rm(this.file(key), { force: true });
   }

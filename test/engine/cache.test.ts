@@ -3,12 +3,15 @@
  * metadata-only steps, --no-cache, and two builds sharing one store.
  */
 import test from 'ava';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { tempDir } from '../helpers/cli.ts';
 import { buildProject, stepsCached, stepsMade, writeProject } from '../helpers/build.ts';
 import { BlobStore } from '../../src/store/blob-store.ts';
 import { busyboxIndex } from '../helpers/busybox.ts';
+import { startHostileRegistry } from '../security/helpers/hostile-registry.ts';
 
 const DOCKERFILE = `FROM busybox
 WORKDIR /app
@@ -191,4 +194,37 @@ test('two platforms hash the context once and compress a platform-independent CO
   t.deepEqual(copies[0], copies[1], 'the COPY layers are the same blobs in both images');
   const layerWrites = run.events.filter((e) => e.type === 'step-done' && e.layer !== undefined).length;
   t.is(run.steps.filter((s) => s.reusedByContent).length, layerWrites - 2, 'the second platform reused both COPY layers by content');
+});
+
+/** Bytes this process has read through read(2) and friends, worker threads included. */
+function bytesRead(): number {
+  return Number(/rchar: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))?.[1] ?? 0);
+}
+
+test('with records in the store, a stage hashes the files it copies while its base image is still being pulled', async (t) => {
+  const registry = await startHostileRegistry({ auth: false });
+  t.teardown(() => registry.close());
+  const dir = await tempDir(t);
+  const data = randomBytes(6 * 1024 * 1024);
+  const p = await writeProject(dir, { Dockerfile: `FROM ${registry.host}/app:latest\nCOPY data.bin /data.bin\n`, 'data.bin': '' });
+  await fs.writeFile(path.join(p.context, 'data.bin'), data);
+  // Something else built into this store before: it is not a first build, so keys come first.
+  const other = await writeProject(path.join(dir, 'other'), { Dockerfile: 'FROM scratch\nCOPY a /a\n', a: 'a' });
+  await buildProject({ ...other, cache: p.cache });
+
+  // The registry answers the manifest only once the build has read the context file (or after
+  // 10 s): without the overlap, the file would be read only after the answer.
+  let start = 0;
+  let readBeforeAnswer = 0;
+  registry.route = async (req) => {
+    if (req.method !== 'GET' || !/\/manifests\/latest$/.test(req.url ?? '')) return false;
+    const until = Date.now() + 10_000;
+    while (bytesRead() - start < data.length && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    readBeforeAnswer = bytesRead() - start;
+    return false;
+  };
+  start = bytesRead();
+  const run = await buildProject(p);
+  t.true(readBeforeAnswer >= data.length, `the context file was hashed before the base manifest arrived (${readBeforeAnswer} bytes read by then)`);
+  t.deepEqual(stepsMade(run), ['COPY data.bin /data.bin']);
 });
