@@ -189,15 +189,14 @@ test('a file rewritten while it is hashed never puts a wrong digest in the cache
   t.true(r.refused > 0, 'some builds met the writer (else nothing raced)');
 });
 
-// Known bug, written up for src/layer/tar-writer.ts: when a streamed file (over 1 MiB) changes
-// during the layer write, writeBody throws before awaiting the `done` promise of its tar entry,
-// which then rejects with no handler: an unhandled rejection after the build already failed
-// (fatal to a process that treats them as such). This test passes while the bug is there and
-// fails, asking to drop `.failing`, once it is fixed.
+// A regression test: when a streamed file (over 1 MiB) changed during the layer write, writeBody
+// once threw before awaiting the `done` promise of its tar entry, which then rejected with no
+// handler — an unhandled rejection after the build had already failed (fatal to a process that
+// treats them as such). The race child counts unhandled rejections across all its builds.
 test.serial('a file changing during the layer write leaves no unhandled rejection', async (t) => {
   raced ??= race(t);
   const r = await raced;
-  t.true(r.refusals.some((m) => /changed during the build/.test(m)) || r.unhandled.length === 0, 'the writer met the layer write at least once');
+  t.true(r.refused > 0, 'the writer met the build at least once (else nothing was tested)');
   t.deepEqual(r.unhandled, []);
 });
 
