@@ -27,6 +27,7 @@ import { contextMatches, heredocMatches, isHeredocSource, mostlyCold } from './c
 import { downloadUrl, isArchive, isUrl, unpackArchive } from './add-sources.ts';
 import { loadContents, stageMatches, type FileSystemSource } from './stage-sources.ts';
 import type { BuildEvent, StepRef } from './events.ts';
+import { rate } from '../registry/events.ts';
 import { FsIndexer, indexedLayerOf } from './fs-indexer.ts';
 import { baseKey, stepKey, type LayerSettings } from './keys.ts';
 import { ExplainStore, explainMiss, inputsOf, slotId, type SlotState } from './explain.ts';
@@ -581,7 +582,7 @@ class StageRun {
       signal: this.o.signal,
       onBytes: (n) => {
         written += n;
-        this.b.send({ type: 'layer-progress', ref, bytes: n, total, compressed, bytesPerSecond: Math.round((written * 1000) / Math.max(1, performance.now() - started)) });
+        this.b.send({ type: 'layer-progress', ref, bytes: n, total, compressed, bytesPerSecond: rate(written, started) });
       },
       onCompressedBytes: (n) => {
         compressed += n;
