@@ -2,7 +2,6 @@
  * The attestation side of the CLI: the build flags `--sbom`, `--provenance`, `--attest-as`, and the
  * commands `lading sbom REF`, `lading provenance REF` and `lading attest verify REF`.
  */
-import { parseArgs } from 'node:util';
 import {
   ERROR_CODES,
   LadingError,
@@ -15,16 +14,12 @@ import {
   type ReadAttestationsOptions,
   type RegistryOptions,
 } from '../index.ts';
-import { ATTEST_OPTIONS, COMMANDS, PROVENANCE_OPTIONS, SBOM_OPTIONS, helpText, parseArgsConfig, type OptionDef } from './options.ts';
+import { ATTEST_OPTIONS, COMMANDS, PROVENANCE_OPTIONS, SBOM_OPTIONS, helpText, parseCommand, usage, type OptionDef } from './options.ts';
 
 /** What the commands need from main: the abort signal and the shared registry flags. */
 export interface CommandContext {
   signal: AbortSignal;
   registryOptions: (values: Record<string, unknown>) => RegistryOptions;
-}
-
-function usage(message: string, hint?: string): LadingError {
-  return new LadingError(ERROR_CODES.USAGE, message, { hint: hint ?? 'run `lading --help` for usage' });
 }
 
 /**
@@ -68,15 +63,6 @@ export function attestationBuildOptions(values: Record<string, unknown>): Pick<B
   return out;
 }
 
-function parse(args: string[], defs: OptionDef[]): { values: Record<string, unknown>; positionals: string[] } {
-  try {
-    const { values, positionals } = parseArgs({ args, options: parseArgsConfig(defs), allowPositionals: true, strict: true });
-    return { values: values as Record<string, unknown>, positionals };
-  } catch (err) {
-    throw usage((err as Error).message.replace(/\. To specify.*$/s, ''));
-  }
-}
-
 function help(name: string, values: Record<string, unknown>): boolean {
   if (!values.help) return false;
   process.stdout.write(helpText(COMMANDS.find((c) => c.name === name)!));
@@ -111,7 +97,7 @@ function oneRef(positionals: string[], command: string): string {
 
 /** `lading sbom REF`: the SPDX document(s) attached to an image. */
 export async function sbomCommand(args: string[], ctx: CommandContext): Promise<number> {
-  const { values: v, positionals } = parse(args, SBOM_OPTIONS);
+  const { values: v, positionals } = parseCommand(args, SBOM_OPTIONS);
   if (help('sbom', v)) return 0;
   const ref = oneRef(positionals, 'sbom');
   const docs = await readSbom(ref, readOptions(v, ctx));
@@ -134,7 +120,7 @@ export async function sbomCommand(args: string[], ctx: CommandContext): Promise<
 
 /** `lading provenance REF`: the SLSA provenance attached to an image. */
 export async function provenanceCommand(args: string[], ctx: CommandContext): Promise<number> {
-  const { values: v, positionals } = parse(args, PROVENANCE_OPTIONS);
+  const { values: v, positionals } = parseCommand(args, PROVENANCE_OPTIONS);
   if (help('provenance', v)) return 0;
   const ref = oneRef(positionals, 'provenance');
   const docs = await readProvenance(ref, readOptions(v, ctx));
@@ -145,7 +131,7 @@ export async function provenanceCommand(args: string[], ctx: CommandContext): Pr
 
 /** `lading attest verify REF` (and `lading attest ls REF`). */
 export async function attestCommand(args: string[], ctx: CommandContext): Promise<number> {
-  const { values: v, positionals } = parse(args, ATTEST_OPTIONS);
+  const { values: v, positionals } = parseCommand(args, ATTEST_OPTIONS);
   if (help('attest', v)) return 0;
   const [action, ...rest] = positionals;
   if (action !== 'verify' && action !== 'ls') throw usage(action === undefined ? 'attest needs an action' : `unknown attest action "${action}"`, 'use lading attest verify REF or lading attest ls REF');

@@ -1,10 +1,9 @@
 /**
  * The `lading` command: argv → library calls → exit status. Imports only the public API.
  */
-import { parseArgs } from 'node:util';
 import { writeFile } from 'node:fs/promises';
 import { build, cacheList, cachePrune, cacheVerify, copy, inspect, pull, push, ERROR_CODES, isLadingError, LadingError, VERSION, type BuildOptions, type BuildResult, type ErrorCode, type OutputSpec, type RegistryOptions } from '../index.ts';
-import { BUILD_OPTIONS, CACHE_OPTIONS, COPY_OPTIONS, INSPECT_OPTIONS, PULL_OPTIONS, PUSH_OPTIONS, COMMANDS, GLOBAL_OPTIONS, helpText, parseArgsConfig, type OptionDef } from './options.ts';
+import { BUILD_OPTIONS, CACHE_OPTIONS, COPY_OPTIONS, INSPECT_OPTIONS, PULL_OPTIONS, PUSH_OPTIONS, COMMANDS, GLOBAL_OPTIONS, helpText, parseCommand, usage, type OptionDef } from './options.ts';
 import { createRenderer, formatBytes, isProgressMode, PROGRESS_MODES, type Renderer } from './progress.ts';
 import { attestCommand, attestationBuildOptions, normalizeAttestFlags, provenanceCommand, sbomCommand } from './attest.ts';
 
@@ -26,10 +25,6 @@ export function exitStatusFor(code: ErrorCode): number {
     default:
       return EXIT.BUILD;
   }
-}
-
-function usage(message: string, hint?: string): LadingError {
-  return new LadingError(ERROR_CODES.USAGE, message, { hint: hint ?? 'run `lading --help` for usage' });
 }
 
 function globalHelp(): string {
@@ -113,15 +108,6 @@ function reportError(err: unknown): number {
   return EXIT.INTERNAL;
 }
 
-function parse(args: string[], defs: OptionDef[]): { values: Record<string, unknown>; positionals: string[] } {
-  try {
-    const { values, positionals } = parseArgs({ args, options: parseArgsConfig(defs), allowPositionals: true, strict: true });
-    return { values: values as Record<string, unknown>, positionals };
-  } catch (err) {
-    throw usage((err as Error).message.replace(/\. To specify.*$/s, ''));
-  }
-}
-
 /** The registry flags every command shares. */
 function registryOptions(v: Record<string, unknown>): RegistryOptions {
   const out: RegistryOptions = {};
@@ -176,7 +162,7 @@ export function parseOutput(spec: string): OutputSpec {
 }
 
 async function buildCommand(args: string[], signal: AbortSignal): Promise<number> {
-  const { values: v, positionals } = parse(normalizeAttestFlags(args), BUILD_OPTIONS);
+  const { values: v, positionals } = parseCommand(normalizeAttestFlags(args), BUILD_OPTIONS);
   if (v.help) {
     process.stdout.write(helpText(COMMANDS.find((c) => c.name === 'build')!));
     return EXIT.OK;
@@ -246,7 +232,7 @@ export function buildOptions(v: Record<string, unknown>, positionals: string[]):
 }
 
 async function cacheCommand(args: string[]): Promise<number> {
-  const { values: v, positionals } = parse(args, CACHE_OPTIONS);
+  const { values: v, positionals } = parseCommand(args, CACHE_OPTIONS);
   const def = COMMANDS.find((c) => c.name === 'cache')!;
   if (v.help) {
     process.stdout.write(helpText(def));
@@ -296,7 +282,7 @@ function commandHelp(name: string, v: Record<string, unknown>): boolean {
 }
 
 async function pushCommand(args: string[], signal: AbortSignal): Promise<number> {
-  const { values: v, positionals } = parse(args, PUSH_OPTIONS);
+  const { values: v, positionals } = parseCommand(args, PUSH_OPTIONS);
   if (commandHelp('push', v)) return EXIT.OK;
   const [source, ...refs] = positionals;
   if (!source || refs.length === 0) throw usage('push needs an OCI layout folder and at least one reference', 'lading push out/app registry.example.com/team/app:1.0');
@@ -308,7 +294,7 @@ async function pushCommand(args: string[], signal: AbortSignal): Promise<number>
 }
 
 async function pullCommand(args: string[], signal: AbortSignal): Promise<number> {
-  const { values: v, positionals } = parse(args, PULL_OPTIONS);
+  const { values: v, positionals } = parseCommand(args, PULL_OPTIONS);
   if (commandHelp('pull', v)) return EXIT.OK;
   if (positionals.length !== 1) throw usage('pull needs one reference', 'lading pull docker.io/library/alpine:3.20');
   const renderer = progressFor(v);
@@ -326,7 +312,7 @@ async function pullCommand(args: string[], signal: AbortSignal): Promise<number>
 }
 
 async function inspectCommand(args: string[], signal: AbortSignal): Promise<number> {
-  const { values: v, positionals } = parse(args, INSPECT_OPTIONS);
+  const { values: v, positionals } = parseCommand(args, INSPECT_OPTIONS);
   if (commandHelp('inspect', v)) return EXIT.OK;
   if (positionals.length !== 1) throw usage('inspect needs one reference');
   const result = await inspect(positionals[0]!, { ...registryOptions(v), platform: v.platform as string | undefined, signal });
@@ -355,7 +341,7 @@ async function inspectCommand(args: string[], signal: AbortSignal): Promise<numb
 }
 
 async function copyCommand(args: string[], signal: AbortSignal): Promise<number> {
-  const { values: v, positionals } = parse(args, COPY_OPTIONS);
+  const { values: v, positionals } = parseCommand(args, COPY_OPTIONS);
   if (commandHelp('copy', v)) return EXIT.OK;
   if (positionals.length !== 2) throw usage('copy needs a source and a destination reference');
   const renderer = progressFor(v);

@@ -2,6 +2,8 @@
  * The CLI's option definitions: the one source of truth for parsing, `--help` and the generated
  * CLI reference in docs/.
  */
+import { parseArgs } from 'node:util';
+import { ERROR_CODES, LadingError } from '../index.ts';
 
 export interface OptionDef {
   name: string;
@@ -154,4 +156,19 @@ export function helpText(cmd: CommandDef): string {
     return `  ${flags.padEnd(38)} ${o.description}`;
   });
   return `Usage: ${cmd.usage}\n\n${cmd.summary}\n\nOptions:\n${rows.join('\n')}\n`;
+}
+
+/** A usage error (exit status 2), with a pointer to `--help` unless a better hint is given. */
+export function usage(message: string, hint?: string): LadingError {
+  return new LadingError(ERROR_CODES.USAGE, message, { hint: hint ?? 'run `lading --help` for usage' });
+}
+
+/** One command's arguments against its option definitions; an unknown or malformed flag is a usage error. */
+export function parseCommand(args: string[], defs: OptionDef[]): { values: Record<string, unknown>; positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({ args, options: parseArgsConfig(defs), allowPositionals: true, strict: true });
+    return { values: values as Record<string, unknown>, positionals };
+  } catch (err) {
+    throw usage((err as Error).message.replace(/\. To specify.*$/s, ''));
+  }
 }
