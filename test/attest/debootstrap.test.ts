@@ -5,9 +5,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createReadStream, statSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
-import { Writable } from 'node:stream';
 import { sha256 } from '../../src/image/digest.ts';
 import { generateSpdx } from '../../src/attest/spdx.ts';
 import { scanLayers } from '../../src/attest/scan/scan.ts';
@@ -16,27 +13,13 @@ import { attestationTimestamp } from '../../src/attest/time.ts';
 import anyTest, { type TestFn } from 'ava';
 import { missingTools, testNeeding } from '../helpers/tools.ts';
 import { ensureDebianTool } from './helpers/apt.ts';
-import { debootstrapImage, type DebootstrapImage } from './helpers/debootstrap.ts';
+import { debootstrapImage, hashOf, type DebootstrapImage } from './helpers/debootstrap.ts';
 import { errorsOf, schemaValidators } from './helpers/schemas.ts';
-import { createGunzip } from 'node:zlib';
 
 ensureDebianTool('debootstrap', 'debootstrap');
 type Context = { image: DebootstrapImage; layer: ScanLayer; scan: ScanResult };
 const TOOLS = ['debootstrap', 'dpkg-query', 'tar'];
 const test = testNeeding<Context>(TOOLS, 'Debian bookworm SBOM');
-
-async function hashOf(file: string, gunzip: boolean): Promise<string> {
-  const hash = createHash('sha256');
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      cb();
-    },
-  });
-  if (gunzip) await pipeline(createReadStream(file), createGunzip(), sink);
-  else await pipeline(createReadStream(file), sink);
-  return `sha256:${hash.digest('hex')}`;
-}
 
 // A skipped suite has no `before`; the real one builds (or reuses) the root only when it will run.
 (anyTest as TestFn<Context>).before(async (t) => {

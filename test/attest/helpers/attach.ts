@@ -6,33 +6,16 @@
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
-import { createGunzip } from 'node:zlib';
-import { pipeline } from 'node:stream/promises';
-import { Writable } from 'node:stream';
 import { assembleImage } from '../../../src/image/mutate.ts';
 import type { ImageConfig, Index, Manifest } from '../../../src/image/types.ts';
 import { writeOciLayout } from '../../../src/output/oci-layout.ts';
-import { debootstrapImage, type DebootstrapImage } from './debootstrap.ts';
+import { debootstrapImage, hashOf, type DebootstrapImage } from './debootstrap.ts';
 
 export interface DebianLayout {
   /** OCI layout folder with the image tagged `bookworm`. */
   dir: string;
   digest: string;
   debootstrap: DebootstrapImage;
-}
-
-async function hashOf(file: string, gunzip: boolean): Promise<string> {
-  const hash = createHash('sha256');
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      cb();
-    },
-  });
-  if (gunzip) await pipeline(createReadStream(file), createGunzip(), sink);
-  else await pipeline(createReadStream(file), sink);
-  return `sha256:${hash.digest('hex')}`;
 }
 
 let memo: Promise<DebianLayout> | undefined;

@@ -6,10 +6,13 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, readdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
+import { createGunzip } from 'node:zlib';
 import { CACHE_ROOT } from '../../helpers/busybox.ts';
 
 const run = promisify(execFile);
@@ -104,4 +107,18 @@ async function tarLayer(root: string, dest: string): Promise<void> {
     await fs.rm(tmp, { force: true });
     throw err;
   }
+}
+
+/** The sha256 of a layer file as stored (its digest) or gunzipped (its diff_id), streamed. */
+export async function hashOf(file: string, gunzip: boolean): Promise<string> {
+  const hash = createHash('sha256');
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      cb();
+    },
+  });
+  if (gunzip) await pipeline(createReadStream(file), createGunzip(), sink);
+  else await pipeline(createReadStream(file), sink);
+  return `sha256:${hash.digest('hex')}`;
 }
