@@ -226,7 +226,8 @@ class Builder {
     this.indexer = new FsIndexer(options.store);
     this.explainStore = new ExplainStore(options.store.root);
     this.writing = options.layerWrites ?? new Map();
-    this.storeWasEmpty = options.cache.isEmpty();
+    // Only the one-pass COPY asks; other builds do not look.
+    this.storeWasEmpty = options.singlePass ? options.cache.isEmpty() : Promise.resolve(false);
   }
 
   /** A stage's result, built once; its dependencies start at the same time and are shared. */
