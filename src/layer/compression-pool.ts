@@ -7,11 +7,14 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { COLLECT_EVERY_BYTES } from './collect-garbage.ts';
+import { deflateBlock, incompressibleRuns } from './incompressible.ts';
 import { zstdModulePath } from './zstd.ts';
 
 // The worker is plain JavaScript evaluated from a string, so it runs the same under tsx (tests)
-// and from dist/ (the CLI), with no file to locate.
+// and from dist/ (the CLI), with no file to locate. The deflate functions come in as source text.
 const WORKER_SOURCE = `
+const incompressibleRuns = ${incompressibleRuns.toString()};
+const deflateBlock = ${deflateBlock.toString()};
 const { parentPort, workerData } = require('node:worker_threads');
 const zlib = require('node:zlib');
 const fs = require('node:fs');
@@ -45,9 +48,7 @@ parentPort.on('message', (job) => {
       zstd ??= require(workerData.zstdPath);
       out = zstd.compress(input, { compressionLevel: job.level });
     } else {
-      const options = { level: job.level, finishFlush: job.last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH };
-      if (job.dictionary) options.dictionary = Buffer.from(job.dictionary);
-      out = zlib.deflateRawSync(input, options);
+      out = deflateBlock(zlib, incompressibleRuns, input, job.dictionary ? Buffer.from(job.dictionary) : undefined, job.level, job.last);
       crc = zlib.crc32(input);
     }
     let bytes = out;

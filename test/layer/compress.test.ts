@@ -62,8 +62,30 @@ test('levels outside 1-9 are refused', (t) => {
   t.throws(() => createCompressor({ compression: 'gzip', level: 0 }), { message: /1 to 9/ });
 });
 
+function gzipOf(parts: Buffer[], input: Buffer): Buffer {
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(crc32(input) >>> 0, 0);
+  trailer.writeUInt32LE(input.length, 4);
+  return Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]), ...parts, trailer]);
+}
+
+/** Stored deflate blocks of at most 65,535 bytes, the last one final when `final`. */
+function stored(bytes: Buffer, final: boolean): Buffer[] {
+  const out: Buffer[] = [];
+  for (let at = 0; at < bytes.length; at += 65_535) {
+    const n = Math.min(65_535, bytes.length - at);
+    const header = Buffer.from([final && at + n === bytes.length ? 1 : 0, n & 0xff, n >> 8, ~n & 0xff, (~n >> 8) & 0xff]);
+    out.push(header, bytes.subarray(at, at + n));
+  }
+  return out;
+}
+
+function text(size: number): Buffer {
+  return Buffer.from('lorem ipsum dolor sit amet, consectetur adipiscing elit\n'.repeat(Math.ceil(size / 56))).subarray(0, size);
+}
+
 test('the output is exactly the documented composition: 1 MiB raw deflate blocks with 32 KiB dictionaries in one gzip member', async (t) => {
-  const input = sample(2 * GZIP_BLOCK_SIZE + 5000);
+  const input = text(2 * GZIP_BLOCK_SIZE + 5000);
   const blocks = [input.subarray(0, GZIP_BLOCK_SIZE), input.subarray(GZIP_BLOCK_SIZE, 2 * GZIP_BLOCK_SIZE), input.subarray(2 * GZIP_BLOCK_SIZE)];
   const parts = blocks.map((b, i) =>
     deflateRawSync(b, {
@@ -72,11 +94,33 @@ test('the output is exactly the documented composition: 1 MiB raw deflate blocks
       ...(i > 0 ? { dictionary: blocks[i - 1]!.subarray(blocks[i - 1]!.length - 32 * 1024) } : {}),
     }),
   );
-  const trailer = Buffer.alloc(8);
-  trailer.writeUInt32LE(crc32(input) >>> 0, 0);
-  trailer.writeUInt32LE(input.length, 4);
-  const expected = Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]), ...parts, trailer]);
-  t.true((await compress([input], 2)).equals(expected));
+  t.true((await compress([input], 2)).equals(gzipOf(parts, input)));
+});
+
+test('incompressible stretches are stored, not deflated: whole blocks, runs inside a block, and a final stored block', async (t) => {
+  // text 100 KiB | random 200 KiB | text to the end of block one; block two all random; block three text.
+  const random = randomBytes(200 * 1024 + GZIP_BLOCK_SIZE);
+  const one = Buffer.concat([text(100 * 1024), random.subarray(0, 200 * 1024), text(GZIP_BLOCK_SIZE - 300 * 1024)]);
+  const two = random.subarray(200 * 1024);
+  const three = text(5000);
+  const input = Buffer.concat([one, two, three]);
+  const sync = { level: 6, finishFlush: constants.Z_SYNC_FLUSH };
+  const parts = [
+    deflateRawSync(one.subarray(0, 100 * 1024), sync),
+    ...stored(one.subarray(100 * 1024, 300 * 1024), false),
+    deflateRawSync(one.subarray(300 * 1024), { ...sync, dictionary: one.subarray(300 * 1024 - 32 * 1024, 300 * 1024) }),
+    ...stored(two, false),
+    deflateRawSync(three, { level: 6, finishFlush: constants.Z_FINISH, dictionary: two.subarray(two.length - 32 * 1024) }),
+  ];
+  const gz = await compress([input], 2);
+  t.true(gz.equals(gzipOf(parts, input)));
+  t.true(execFileSync('gzip', ['-dc'], { input: gz, maxBuffer: 1 << 26 }).equals(input), 'gzip(1) reads it back');
+
+  // Ending on a stored run: its last stored block is the final one.
+  const tail = Buffer.concat([text(20 * 1024), random.subarray(0, 64 * 1024)]);
+  const expected = gzipOf([deflateRawSync(tail.subarray(0, 20 * 1024), sync), ...stored(tail.subarray(20 * 1024), true)], tail);
+  t.true((await compress([tail], 1)).equals(expected));
+  t.true(gunzipSync(expected).equals(tail));
 });
 
 test('CRC-32 of joined blocks combines like zlib', (t) => {
