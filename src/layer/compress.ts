@@ -15,6 +15,7 @@ import { ERROR_CODES, LadingError } from '../errors.ts';
 import type { Compression } from '../image/mediatypes.ts';
 import { COLLECT_EVERY_BYTES, collectGarbage } from './collect-garbage.ts';
 import { crc32Combine, compressionPool } from './compression-pool.ts';
+import { releaseChunk } from './read-slabs.ts';
 import { loadZstd } from './zstd.ts';
 
 export interface CompressionOptions {
@@ -132,6 +133,8 @@ abstract class BlockCompressor extends Transform {
       this.filled += n;
       at += n;
     }
+    // Copied: a chunk read into a slab (read-slabs.ts) may now be overwritten.
+    releaseChunk(chunk);
   }
 }
 

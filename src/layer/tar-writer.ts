@@ -3,12 +3,13 @@
  * Entries are sorted, times clamped to the epoch, owners numeric only, hard links written once.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { ERROR_CODES, LadingError, fsError } from '../errors.ts';
 import { sortEntries, type LayerEntry } from './entry.ts';
+import { readSmallFile, SMALL_FILE_LIMIT } from './read-slabs.ts';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -182,10 +183,11 @@ async function writeBody(pack: tar.Pack, header: TarHeader, entry: LayerEntry): 
 }
 
 /**
- * Small files are read whole with one synchronous call (from the page cache, microseconds):
- * thousands of tiny read streams cost more in promises and garbage than the bytes themselves.
+ * Small files are read whole with one synchronous call (from the page cache, microseconds), into
+ * recycled memory (read-slabs.ts): thousands of tiny read streams, or buffers, cost more in
+ * promises and garbage than the bytes themselves.
  */
-const SYNC_READ_LIMIT = 1024 * 1024;
+const SYNC_READ_LIMIT = SMALL_FILE_LIMIT;
 
 type PathSource = { path: string; digest?: () => Promise<string>; onDigest?: (digest: string) => void };
 
@@ -200,7 +202,7 @@ async function checkDigest(source: PathSource, actual: string): Promise<void> {
 async function writeSmallFile(pack: tar.Pack, header: TarHeader, entry: LayerEntry, source: PathSource): Promise<void> {
   let data: Buffer;
   try {
-    data = readFileSync(source.path);
+    data = readSmallFile(source.path, header.size ?? 0);
   } catch (err) {
     throw explainBodyError(entry, header.size ?? 0, { kind: 'path', path: source.path }, err);
   }

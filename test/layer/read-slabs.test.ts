@@ -1,0 +1,112 @@
+import test from 'ava';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { readSmallFile, releaseChunk, SMALL_FILE_LIMIT } from '../../src/layer/read-slabs.ts';
+import { writeLayer } from '../../src/layer/write-layer.ts';
+import { createTarStream } from '../../src/layer/tar-writer.ts';
+import type { LayerEntry } from '../../src/layer/entry.ts';
+import type { BlobWriter } from '../../src/store/blob-store.ts';
+import { Writable } from 'node:stream';
+
+async function tempFolder(t: { teardown: (fn: () => Promise<void>) => void }): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'lading-slabs-'));
+  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test.serial('a file is read whole, and one byte more when it has grown since it was listed', async (t) => {
+  const dir = await tempFolder(t);
+  await fs.writeFile(path.join(dir, 'f'), 'hello world');
+  const whole = readSmallFile(path.join(dir, 'f'), 11);
+  const grown = readSmallFile(path.join(dir, 'f'), 5);
+  const shrunk = readSmallFile(path.join(dir, 'f'), 20);
+  t.is(whole.toString(), 'hello world');
+  t.is(grown.length, 6, 'grown: one byte past the expected size');
+  t.is(shrunk.length, 11, 'shrunk: what is there');
+  for (const chunk of [whole, grown, shrunk]) releaseChunk(chunk);
+  t.throws(() => readSmallFile(path.join(dir, 'missing'), 3), { code: 'ENOENT' });
+  t.is(SMALL_FILE_LIMIT, 1024 * 1024 - 1);
+});
+
+test.serial('slab memory is reused only after every chunk cut from it has been released', async (t) => {
+  const dir = await tempFolder(t);
+  const big = path.join(dir, 'big');
+  await fs.writeFile(big, Buffer.alloc(600 * 1024, 1));
+  // Two 600 KiB reads cannot share a 1 MiB slab: the second retires the first.
+  const first = readSmallFile(big, 600 * 1024);
+  await fs.writeFile(big, Buffer.alloc(600 * 1024, 2));
+  const second = readSmallFile(big, 600 * 1024);
+  t.true(first.buffer !== second.buffer);
+  // The first slab is retired but still held: a third read must not land in it.
+  await fs.writeFile(big, Buffer.alloc(600 * 1024, 3));
+  const third = readSmallFile(big, 600 * 1024);
+  t.true(third.buffer !== first.buffer);
+  t.is(first[0], 1, 'unreleased bytes are never overwritten');
+  // Released (in two pieces, as a stream might cut it), the first slab is taken by the next new slab.
+  releaseChunk(first.subarray(0, 1000));
+  releaseChunk(first.subarray(1000));
+  await fs.writeFile(big, Buffer.alloc(600 * 1024, 4));
+  const fourth = readSmallFile(big, 600 * 1024);
+  t.true(fourth.buffer === first.buffer, 'the released slab is reused');
+  t.is(second[0], 2);
+  t.is(third[0], 3);
+});
+
+function memorySink(): { sink: { createWriter(): Promise<BlobWriter> }; bytes: () => Buffer } {
+  const chunks: Buffer[] = [];
+  return {
+    bytes: () => Buffer.concat(chunks),
+    sink: {
+      async createWriter() {
+        const hash = createHash('sha256');
+        let size = 0;
+        const stream = new Writable({
+          write(chunk: Buffer, _enc, cb) {
+            chunks.push(Buffer.from(chunk));
+            hash.update(chunk);
+            size += chunk.length;
+            cb();
+          },
+        });
+        return {
+          stream,
+          commit: async () => ({ digest: `sha256:${hash.digest('hex')}`, size }),
+          abort: async () => undefined,
+        } as unknown as BlobWriter;
+      },
+    },
+  };
+}
+
+test.serial('concurrent layers of many small files come out byte for byte while their read slabs are recycled', async (t) => {
+  const dir = await tempFolder(t);
+  const layers: LayerEntry[][] = [];
+  for (let l = 0; l < 3; l++) {
+    const entries: LayerEntry[] = [];
+    for (let i = 0; i < 400; i++) {
+      const name = `l${l}-f${String(i).padStart(4, '0')}`;
+      const data = createHash('sha256').update(name).digest().toString('hex').repeat(1 + ((i * 37) % 300));
+      await fs.writeFile(path.join(dir, name), data);
+      entries.push({ path: name, type: 'file', mode: 0o644, uid: 0, gid: 0, size: data.length, source: { kind: 'path', path: path.join(dir, name) } });
+    }
+    layers.push(entries);
+  }
+  // The tar bytes each layer must hold, read through plain streams.
+  const expected = await Promise.all(
+    layers.map(async (entries) => {
+      const out: Buffer[] = [];
+      const copies = entries.map((e) => ({ ...e, source: { kind: 'bytes' as const, data: Buffer.from('') } }));
+      for (const [i, e] of copies.entries()) e.source = { kind: 'bytes', data: await fs.readFile((entries[i]!.source as { path: string }).path) };
+      for await (const c of createTarStream(copies)) out.push(c as Buffer);
+      return Buffer.concat(out);
+    }),
+  );
+  for (let round = 0; round < 2; round++) {
+    const sinks = layers.map(() => memorySink());
+    await Promise.all(layers.map((entries, i) => writeLayer(entries, sinks[i]!.sink, { compression: 'gzip', concurrency: 2 })));
+    sinks.forEach((s, i) => t.true(gunzipSync(s.bytes()).equals(expected[i]!), `round ${round}, layer ${i}`));
+  }
+});
