@@ -15,6 +15,7 @@ export function layeredBlobSource(store: BlobStore, fallbacks: Map<string, BlobS
       const other = await pick(desc);
       return other ? other.read(desc) : store.readBytes(desc.digest);
     },
+    copyTo: async (desc, file) => ((await pick(desc)) ? false : store.copyOut(desc.digest, file)),
   };
   const withOrigins = [...fallbacks.values()].some((s) => s.origins);
   if (withOrigins) {

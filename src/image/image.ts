@@ -17,6 +17,11 @@ export interface BlobSource {
    * instead of moving its bytes.
    */
   origins?(digest: string): { registry: string; repository: string }[];
+  /**
+   * Put the blob in `file` without streaming it through the process, when this source can vouch
+   * for it (a blob the local store wrote in this run). False when it cannot: use `open`.
+   */
+  copyTo?(desc: Descriptor, file: string): Promise<boolean>;
 }
 
 export interface Image {

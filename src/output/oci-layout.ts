@@ -91,8 +91,7 @@ async function writeImageBlobs(dir: string, img: Image): Promise<void> {
     if (await blobExists(dir, layer.digest, layer.size)) continue;
     const tmp = tempName(blobPath(dir, layer.digest));
     try {
-      const input = await img.blobs.open(layer);
-      await pipeline(input, createWriteStream(tmp));
+      if (!(await img.blobs.copyTo?.(layer, tmp))) await pipeline(await img.blobs.open(layer), createWriteStream(tmp));
       await fs.rename(tmp, blobPath(dir, layer.digest));
     } catch (err) {
       await fs.rm(tmp, { force: true });

@@ -4,7 +4,7 @@
  * folder never corrupt it. Reads verify the digest as they stream.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { constants as fsConstants, createReadStream } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
@@ -34,6 +34,8 @@ export class BlobStore {
   readonly root: string;
   private readonly blobDir: string;
   private readonly tmpDir: string;
+  /** Blobs this process wrote and hashed on their way in: copied out without hashing them again. */
+  private readonly writtenHere = new Set<string>();
 
   private constructor(root: string) {
     this.root = root;
@@ -89,6 +91,26 @@ export class BlobStore {
       );
     });
     return file.pipe(verify);
+  }
+
+  /**
+   * Copy a blob this process wrote (and hashed as it wrote it) to `file` inside the kernel (a
+   * reflink where the file system has them), without reading it back through the process.
+   * Returns false for any other blob: those are read through `openRead`, which verifies them.
+   */
+  async copyOut(digest: string, file: string): Promise<boolean> {
+    if (!this.writtenHere.has(digest)) return false;
+    try {
+      await fs.copyFile(this.path(digest), file, fsConstants.COPYFILE_FICLONE);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !(await this.has(digest))) {
+        // Pruned by another process since: let the caller read (and report) it as usual.
+        this.writtenHere.delete(digest);
+        return false;
+      }
+      throw err;
+    }
+    return true;
   }
 
   async readBytes(digest: string): Promise<Buffer> {
@@ -168,6 +190,7 @@ export class BlobStore {
           await fs.rm(tmp, { force: true });
           throw fsError(ERROR_CODES.STORE, 'store blob', dest, err);
         }
+        this.writtenHere.add(info.digest);
         return info;
       },
       abort: async () => {
@@ -197,6 +220,7 @@ export class BlobStore {
   }
 
   async remove(digest: string): Promise<void> {
+    this.writtenHere.delete(digest);
     await fs.rm(this.path(digest), { force: true });
   }
 

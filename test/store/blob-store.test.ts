@@ -66,3 +66,21 @@ test('the cache folder defaults to $LADING_CACHE_DIR, then $XDG_CACHE_HOME/ladin
   t.is(defaultCacheDir({ XDG_CACHE_HOME: '/xdg' }), '/xdg/lading');
   t.regex(defaultCacheDir({}), /\.cache\/lading$/);
 });
+
+test('copyOut copies only blobs this store wrote; any other blob must be read (and verified) instead', async (t) => {
+  const root = await tempDir(t);
+  const out = await tempDir(t);
+  const writer = await BlobStore.open(root);
+  const info = await writer.putBytes(Buffer.from('layer bytes'));
+  t.true(await writer.copyOut(info.digest, path.join(out, 'a')));
+  t.is(await fs.readFile(path.join(out, 'a'), 'utf8'), 'layer bytes');
+  // Another process (a second store object) did not hash these bytes: it will not vouch for them,
+  // and reading them shows the corruption.
+  await fs.writeFile(writer.path(info.digest), 'tampered!!!');
+  const other = await BlobStore.open(root);
+  t.false(await other.copyOut(info.digest, path.join(out, 'b')));
+  await t.throwsAsync(other.readBytes(info.digest), { message: /corrupt/ });
+  // A removed blob is not vouched for either.
+  await writer.remove(info.digest);
+  t.false(await writer.copyOut(info.digest, path.join(out, 'c')));
+});
