@@ -51,13 +51,12 @@ parentPort.on('message', (job) => {
       out = deflateBlock(zlib, incompressibleRuns, input, job.dictionary ? Buffer.from(job.dictionary) : undefined, job.level, job.last);
       crc = zlib.crc32(input);
     }
-    let bytes = out;
-    if (out.byteOffset !== 0 || out.byteLength !== out.buffer.byteLength) {
-      bytes = new Uint8Array(out.length);
-      bytes.set(out);
-    }
-    // The input block goes back too, to be filled again: neither thread leaves it as garbage.
-    parentPort.postMessage({ id: job.id, out: bytes.buffer, crc, block: job.block }, [bytes.buffer, job.block]);
+    // The compressed bytes go back in memory that circulates between the threads (job.out, a
+    // buffer the main thread has written out), so neither thread leaves a megabyte of garbage per
+    // block. The capacity covers the worst case, so a new buffer is needed only to start with.
+    const target = job.out && job.out.byteLength >= out.length ? job.out : new ArrayBuffer(Math.max(out.length, job.outCapacity));
+    new Uint8Array(target, 0, out.length).set(out);
+    parentPort.postMessage({ id: job.id, out: target, outLength: out.length, crc, block: job.block }, [target, job.block]);
     sinceCollect += job.length;
     if (sinceCollect >= workerData.collectEvery && typeof collect === 'function') {
       sinceCollect = 0;
@@ -84,6 +83,8 @@ class CompressionPool {
   private next = 0;
   private active = 0;
   private readonly spare = new Map<number, ArrayBuffer[]>();
+  /** Output buffers written out and free to carry a block's result again, by capacity. */
+  private readonly spareOutputs = new Map<number, ArrayBuffer[]>();
   private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly size: number) {}
@@ -95,7 +96,7 @@ class CompressionPool {
       // No inherited execArgv: a parent started with --input-type=module would make the CommonJS
       // source an ES module (no require), and loaders like tsx are not needed here.
       const w = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { zstdPath: zstdModulePath(), collectEvery: COLLECT_EVERY_BYTES } });
-      w.on('message', (msg: { id: number; out?: ArrayBuffer; crc?: number; block?: ArrayBuffer; digest?: string; error?: string }) => {
+      w.on('message', (msg: { id: number; out?: ArrayBuffer; outLength?: number; crc?: number; block?: ArrayBuffer; digest?: string; error?: string }) => {
         if (msg.block) this.recycle(msg.block);
         const job = this.jobs.get(msg.id);
         if (!job) return;
@@ -106,7 +107,10 @@ class CompressionPool {
         }
         if (msg.error !== undefined) job.reject(Object.assign(new Error(msg.error), /^E[A-Z]+:/.test(msg.error) ? { code: msg.error.slice(0, msg.error.indexOf(':')) } : {}));
         else if (msg.digest !== undefined) job.resolve({ out: Buffer.alloc(0), crc: 0, digest: msg.digest });
-        else job.resolve({ out: Buffer.from(msg.out!), crc: msg.crc! });
+        else {
+          compressedOutputs.set(msg.out!, msg.outLength!);
+          job.resolve({ out: Buffer.from(msg.out!, 0, msg.outLength!), crc: msg.crc! });
+        }
       });
       w.on('error', (err) => {
         for (const [id, job] of this.jobs) {
@@ -140,9 +144,19 @@ class CompressionPool {
     if (this.idleTimer) return;
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
-      if (this.active === 0) for (const list of this.spare.values()) list.length = 0;
+      if (this.active === 0) for (const list of [...this.spare.values(), ...this.spareOutputs.values()]) list.length = 0;
     }, 1000);
     this.idleTimer.unref();
+  }
+
+  /** A compressed result (`out` of deflate/zstd) has been written out: its memory may carry another. */
+  recycleOutput(chunk: Uint8Array): void {
+    const buffer = chunk.buffer as ArrayBuffer;
+    // Only the whole result: a piece of it may mean other pieces are still on their way.
+    if (chunk.byteOffset !== 0 || compressedOutputs.get(buffer) !== chunk.byteLength) return;
+    compressedOutputs.delete(buffer);
+    const list = this.spareOutputs.get(buffer.byteLength);
+    if (list && list.length < MAX_SPARE_BLOCKS) list.push(buffer);
   }
 
   private recycle(buffer: ArrayBuffer): void {
@@ -181,16 +195,24 @@ class CompressionPool {
     // (Buffer#slice is a view, not a copy: copy through the Uint8Array constructor.)
     const own = block.byteOffset === 0 && block.byteLength === block.buffer.byteLength ? block : new Uint8Array(block.subarray(0, length));
     const dict = dictionary ? new Uint8Array(dictionary).buffer : undefined;
+    // Room for the worst case: a block that does not compress, plus its stored-block headers.
+    const outCapacity = own.byteLength + Math.ceil(own.byteLength / 64) + 1024;
+    const out = this.spareOutputs.get(outCapacity)?.pop();
+    if (!this.spareOutputs.has(outCapacity)) this.spareOutputs.set(outCapacity, []);
     return new Promise((resolve, reject) => {
       this.jobs.set(id, { resolve, reject });
       const w = this.worker();
       // Workers are unreferenced while idle so they never keep the process alive, and
       // referenced while a block is in flight so the process waits for it.
       if (this.active++ === 0) for (const x of this.workers) x.ref();
-      w.postMessage({ id, kind, block: own.buffer, length, dictionary: dict, level, last }, [own.buffer as ArrayBuffer]);
+      const transfer = out ? [own.buffer as ArrayBuffer, out] : [own.buffer as ArrayBuffer];
+      w.postMessage({ id, kind, block: own.buffer, length, dictionary: dict, level, last, out, outCapacity }, transfer);
     });
   }
 }
+
+/** Result buffers made by the workers and the length of the result each holds, until recycled (or collected). */
+const compressedOutputs = new WeakMap<ArrayBuffer, number>();
 
 let pool: CompressionPool | undefined;
 
@@ -198,6 +220,15 @@ let pool: CompressionPool | undefined;
 export function compressionPool(): CompressionPool {
   pool ??= new CompressionPool(Math.max(1, availableParallelism()));
   return pool;
+}
+
+/**
+ * `chunk`, a piece of a compressed layer, has been written where it goes: if its memory came from
+ * a worker, it carries another block's result next. Only the writer that finished with it may call
+ * this; anything else must leave it alone.
+ */
+export function recycleCompressedChunk(chunk: Uint8Array): void {
+  pool?.recycleOutput(chunk);
 }
 
 /** CRC-32 of the concatenation of A (crc1) and B (crc2, of length len2), as zlib's crc32_combine. */

@@ -10,6 +10,7 @@ import { layerMediaType } from '../image/mediatypes.ts';
 import type { LayerDescriptor } from '../image/types.ts';
 import type { BlobWriter } from '../store/blob-store.ts';
 import { createCompressor } from './compress.ts';
+import { recycleCompressedChunk } from './compression-pool.ts';
 import { createTarStream, type TarWriteOptions } from './tar-writer.ts';
 import type { LayerEntry } from './entry.ts';
 
@@ -28,7 +29,8 @@ export interface LayerWriteOptions extends TarWriteOptions {
 
 /** Where a finished layer goes: something that accepts a stream and publishes it by digest. */
 export interface LayerSink {
-  createWriter(): Promise<BlobWriter>;
+  /** `onWritten`, when the sink supports it, hears of each chunk once it is stored, so its memory can be reused. */
+  createWriter(options?: { onWritten?: (chunk: Buffer) => void }): Promise<BlobWriter>;
 }
 
 /** A pass-through that hashes and counts what flows through it. */
@@ -66,7 +68,7 @@ function counter(onBytes: (n: number) => void): Transform {
 /** Compress and store an uncompressed tar stream, returning the layer's two names and size. */
 export async function storeTarStream(tarStream: Readable, sink: LayerSink, options: LayerWriteOptions = {}): Promise<LayerDescriptor> {
   const compression = options.compression ?? 'gzip';
-  const writer = await sink.createWriter();
+  const writer = await sink.createWriter({ onWritten: recycleCompressedChunk });
   const uncompressed = new DigestCounter(options.onBytes);
   const compressor = createCompressor({ compression, level: options.level, concurrency: options.concurrency });
   try {

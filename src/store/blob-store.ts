@@ -150,7 +150,8 @@ export class BlobStore {
     return writer.commit(expected);
   }
 
-  async createWriter(): Promise<BlobWriter> {
+  /** `onWritten` is called with each chunk once it is in the file (and hashed): the caller may reuse its memory. */
+  async createWriter(options: { onWritten?: (chunk: Buffer) => void } = {}): Promise<BlobWriter> {
     const tmp = path.join(this.tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}.part`);
     let handle: FileHandle;
     try {
@@ -158,7 +159,7 @@ export class BlobStore {
     } catch (err) {
       throw fsError(ERROR_CODES.STORE, 'write to the store', this.tmpDir, err);
     }
-    const stream = new HashingFileWriter(handle);
+    const stream = new HashingFileWriter(handle, options.onWritten);
     let finished = false;
     const settled = new Promise<void>((resolve) => stream.once('close', resolve));
     return {
@@ -314,10 +315,12 @@ class HashingFileWriter extends Writable {
   failure: unknown;
   private readonly hash = createHash('sha256');
   private readonly handle: FileHandle;
+  private readonly onWritten: (chunk: Buffer) => void;
 
-  constructor(handle: FileHandle) {
+  constructor(handle: FileHandle, onWritten: (chunk: Buffer) => void = () => {}) {
     super({ highWaterMark: 1024 * 1024 });
     this.handle = handle;
+    this.onWritten = onWritten;
   }
 
   digest(): string {
@@ -327,7 +330,13 @@ class HashingFileWriter extends Writable {
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.hash.update(chunk);
     this.written += chunk.length;
-    this.handle.write(chunk).then(() => cb(), (err: Error) => cb(err));
+    this.handle.write(chunk).then(
+      () => {
+        this.onWritten(chunk);
+        cb();
+      },
+      (err: Error) => cb(err),
+    );
   }
 
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
@@ -336,7 +345,13 @@ class HashingFileWriter extends Writable {
       this.hash.update(b);
       this.written += b.length;
     }
-    this.handle.writev(buffers).then(() => cb(), (err: Error) => cb(err));
+    this.handle.writev(buffers).then(
+      () => {
+        for (const b of buffers) this.onWritten(b);
+        cb();
+      },
+      (err: Error) => cb(err),
+    );
   }
 
   override _final(cb: (err?: Error | null) => void): void {
