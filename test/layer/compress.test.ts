@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { constants, crc32, deflateRawSync, gunzipSync } from 'node:zlib';
 import { createHash, randomBytes } from 'node:crypto';
 import { createCompressor, GZIP_BLOCK_SIZE, ZSTD_BLOCK_SIZE } from '../../src/layer/compress.ts';
-import { crc32Combine } from '../../src/layer/compression-pool.ts';
+import { crc32Combine, recycleCompressedChunk } from '../../src/layer/compression-pool.ts';
 
 async function compress(chunks: Buffer[], concurrency: number, level = 6): Promise<Buffer> {
   const out: Buffer[] = [];
@@ -144,4 +144,24 @@ test('zstd: blocks become independent frames; the zstd tool reads the stream; ou
   const decoded = execFileSync('zstd', ['-d', '-c'], { input: one, maxBuffer: 64 * 1024 * 1024 });
   t.true(decoded.equals(input));
   t.deepEqual([...one.subarray(0, 4)], [0x28, 0xb5, 0x2f, 0xfd]);
+});
+
+test('a compressed buffer is recycled only whole: a piece of it leaves it alone', async (t) => {
+  const input = sample(GZIP_BLOCK_SIZE + 100);
+  const c = createCompressor({ compression: 'gzip', level: 1, concurrency: 2 });
+  Readable.from([input]).pipe(c);
+  const chunks: Buffer[] = [];
+  for await (const chunk of c) chunks.push(chunk as Buffer);
+  const before = Buffer.concat(chunks);
+  const block = chunks.find((x) => x.length > 1000 && x.byteOffset === 0)!;
+  recycleCompressedChunk(block.subarray(0, 10));
+  recycleCompressedChunk(block.subarray(10));
+  // Nothing was taken: compressing again cannot reuse (and detach) this memory.
+  await compress([input], 2, 1);
+  t.true(block.length > 1000, 'still attached');
+  t.true(Buffer.concat(chunks).equals(before));
+  // Whole, it is taken back for the next result.
+  recycleCompressedChunk(block);
+  await compress([input], 2, 1);
+  t.is(block.length, 0, 'moved to a worker to carry another result');
 });
