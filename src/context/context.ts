@@ -148,9 +148,12 @@ export class BuildContext {
     return this.statCache.digest(entry.abs, entry.sig);
   }
 
-  /** Record a digest the layer writer computed; false when the file changed since it was walked. */
-  rememberDigest(entry: ContextEntry, digest: string): boolean {
-    return this.statCache.remember(entry.abs, entry.sig, digest);
+  /**
+   * Record a digest the layer writer computed; false when the file changed since it was walked.
+   * `after` is the file's stat once read, when the writer took one (else it is looked up now).
+   */
+  rememberDigest(entry: ContextEntry, digest: string, after?: Stats): boolean {
+    return this.statCache.remember(entry.abs, entry.sig, digest, after);
   }
 
   /** The digest when the stat cache already knows the file as it is now, without any I/O. */

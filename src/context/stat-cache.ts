@@ -74,10 +74,10 @@ export class StatCache {
    * Record a digest found elsewhere (the layer writer's one pass over a cold file), if the file
    * still has the signature it had when walked; otherwise nothing is recorded.
    */
-  remember(abs: string, sig: string, digest: string): boolean {
+  remember(abs: string, sig: string, digest: string, after?: Stats): boolean {
     let now: string;
     try {
-      now = statSignature(lstatSync(abs));
+      now = statSignature(after ?? lstatSync(abs));
     } catch {
       return false;
     }

@@ -31,11 +31,11 @@ function fromContextEntry(context: BuildContext, e: ContextEntry, pass?: SingleP
       file.source = {
         kind: 'path',
         path: e.abs,
-        onDigest: (d) => {
+        onDigest: (d, after) => {
           // The two-pass path refuses a file whose bytes differ from the ones it hashed; here the
           // same promise is kept by refusing a file whose signature moved while it was read (its
           // bytes could be half old, half new: a layer of a file that never existed).
-          if (!context.rememberDigest(e, d)) {
+          if (!context.rememberDigest(e, d, after)) {
             throw new LadingError(ERROR_CODES.CONTEXT, `${e.abs} changed during the build`, {
               hint: 'do not modify the build context while a build runs; nothing was cached',
             });

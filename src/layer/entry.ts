@@ -2,6 +2,7 @@
  * What a layer holds, independent of where the bytes come from: the entries of a tar, with the
  * path rules and the order that make the same set of entries always give the same tar.
  */
+import type { Stats } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { ERROR_CODES, LadingError } from '../errors.ts';
 import { compareUtf8 } from '../utf8-order.ts';
@@ -19,8 +20,11 @@ export type ContentSource =
       kind: 'path';
       path: string;
       digest?: () => Promise<string>;
-      /** Told the sha256 of the bytes the writer read (a cold build's one pass over the file). */
-      onDigest?: (digest: string) => void;
+      /**
+       * Told the sha256 of the bytes the writer read (a cold build's one pass over the file), and
+       * when it has one, the file's stat taken on the open file after the read.
+       */
+      onDigest?: (digest: string, after?: Stats) => void;
     }
   | { kind: 'bytes'; data: Uint8Array }
   | { kind: 'stream'; open: () => Readable | Promise<Readable> };

@@ -13,7 +13,7 @@
  * A chunk that never reaches it (an error, an uncompressed layer, a stream that copied it on the
  * way) simply keeps its slab out of reuse, and the garbage collector takes it as before.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 
 const SLAB_SIZE = 1024 * 1024;
 /** Free slabs kept for the next file; beyond this they are left to the garbage collector. */
@@ -39,13 +39,15 @@ let idleTimer: NodeJS.Timeout | undefined;
 /**
  * Read the whole of `path` (expected to hold `size` ≤ SMALL_FILE_LIMIT bytes) into slab memory.
  * Returns the bytes actually there, one more than `size` if the file has grown, so the caller can
- * tell a changed file from an unchanged one exactly as with `readFileSync`.
+ * tell a changed file from an unchanged one exactly as with `readFileSync`; and the file's stat
+ * taken on the open file after reading (cheaper than a second lookup by path).
  */
-export function readSmallFile(path: string, size: number): Buffer {
+export function readSmallFile(path: string, size: number): { bytes: Buffer; after: Stats } {
   const want = size + 1;
   const slab = slabWithRoom(want);
   const fd = openSync(path, 'r');
   let n = 0;
+  let after: Stats;
   try {
     for (;;) {
       const got = readSync(fd, slab.buffer, slab.used + n, want - n, n);
@@ -53,13 +55,14 @@ export function readSmallFile(path: string, size: number): Buffer {
       n += got;
       if (n === want) break;
     }
+    after = fstatSync(fd);
   } finally {
     closeSync(fd);
   }
   const bytes = slab.buffer.subarray(slab.used, slab.used + n);
   slab.used += n;
   slab.pending += n;
-  return bytes;
+  return { bytes, after };
 }
 
 /** The block compressor has copied `chunk`: its bytes may be overwritten once their whole slab is released. */

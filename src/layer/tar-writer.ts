@@ -3,7 +3,7 @@
  * Entries are sorted, times clamped to the epoch, owners numeric only, hard links written once.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
@@ -189,7 +189,7 @@ async function writeBody(pack: tar.Pack, header: TarHeader, entry: LayerEntry): 
  */
 const SYNC_READ_LIMIT = SMALL_FILE_LIMIT;
 
-type PathSource = { path: string; digest?: () => Promise<string>; onDigest?: (digest: string) => void };
+type PathSource = { path: string; digest?: () => Promise<string>; onDigest?: (digest: string, after?: Stats) => void };
 
 async function checkDigest(source: PathSource, actual: string): Promise<void> {
   if (source.digest && (await source.digest()) !== actual) {
@@ -201,8 +201,9 @@ async function checkDigest(source: PathSource, actual: string): Promise<void> {
 
 async function writeSmallFile(pack: tar.Pack, header: TarHeader, entry: LayerEntry, source: PathSource): Promise<void> {
   let data: Buffer;
+  let after: Stats;
   try {
-    data = readSmallFile(source.path, header.size ?? 0);
+    ({ bytes: data, after } = readSmallFile(source.path, header.size ?? 0));
   } catch (err) {
     throw explainBodyError(entry, header.size ?? 0, { kind: 'path', path: source.path }, err);
   }
@@ -214,7 +215,7 @@ async function writeSmallFile(pack: tar.Pack, header: TarHeader, entry: LayerEnt
   if (source.digest || source.onDigest) {
     const actual = `sha256:${createHash('sha256').update(data).digest('hex')}`;
     await checkDigest(source, actual);
-    source.onDigest?.(actual);
+    source.onDigest?.(actual, after);
   }
   await new Promise<void>((resolve, reject) => pack.entry(header, data, (err) => (err ? reject(err) : resolve())));
 }

@@ -19,12 +19,16 @@ async function tempFolder(t: { teardown: (fn: () => Promise<void>) => void }): P
 test.serial('a file is read whole, and one byte more when it has grown since it was listed', async (t) => {
   const dir = await tempFolder(t);
   await fs.writeFile(path.join(dir, 'f'), 'hello world');
-  const whole = readSmallFile(path.join(dir, 'f'), 11);
-  const grown = readSmallFile(path.join(dir, 'f'), 5);
-  const shrunk = readSmallFile(path.join(dir, 'f'), 20);
+  const whole = readSmallFile(path.join(dir, 'f'), 11).bytes;
+  const grown = readSmallFile(path.join(dir, 'f'), 5).bytes;
+  const shrunk = readSmallFile(path.join(dir, 'f'), 20).bytes;
   t.is(whole.toString(), 'hello world');
   t.is(grown.length, 6, 'grown: one byte past the expected size');
   t.is(shrunk.length, 11, 'shrunk: what is there');
+  const st = await fs.stat(path.join(dir, 'f'));
+  const again = readSmallFile(path.join(dir, 'f'), 11);
+  t.is(again.after.ino, st.ino, 'the stat of the file read, after the read');
+  releaseChunk(again.bytes);
   for (const chunk of [whole, grown, shrunk]) releaseChunk(chunk);
   t.throws(() => readSmallFile(path.join(dir, 'missing'), 3), { code: 'ENOENT' });
   t.is(SMALL_FILE_LIMIT, 1024 * 1024 - 1);
@@ -35,20 +39,20 @@ test.serial('slab memory is reused only after every chunk cut from it has been r
   const big = path.join(dir, 'big');
   await fs.writeFile(big, Buffer.alloc(600 * 1024, 1));
   // Two 600 KiB reads cannot share a 1 MiB slab: the second retires the first.
-  const first = readSmallFile(big, 600 * 1024);
+  const first = readSmallFile(big, 600 * 1024).bytes;
   await fs.writeFile(big, Buffer.alloc(600 * 1024, 2));
-  const second = readSmallFile(big, 600 * 1024);
+  const second = readSmallFile(big, 600 * 1024).bytes;
   t.true(first.buffer !== second.buffer);
   // The first slab is retired but still held: a third read must not land in it.
   await fs.writeFile(big, Buffer.alloc(600 * 1024, 3));
-  const third = readSmallFile(big, 600 * 1024);
+  const third = readSmallFile(big, 600 * 1024).bytes;
   t.true(third.buffer !== first.buffer);
   t.is(first[0], 1, 'unreleased bytes are never overwritten');
   // Released (in two pieces, as a stream might cut it), the first slab is taken by the next new slab.
   releaseChunk(first.subarray(0, 1000));
   releaseChunk(first.subarray(1000));
   await fs.writeFile(big, Buffer.alloc(600 * 1024, 4));
-  const fourth = readSmallFile(big, 600 * 1024);
+  const fourth = readSmallFile(big, 600 * 1024).bytes;
   t.true(fourth.buffer === first.buffer, 'the released slab is reused');
   t.is(second[0], 2);
   t.is(third[0], 3);
