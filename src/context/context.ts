@@ -115,7 +115,7 @@ export class BuildContext {
     const visit = (rel: string): void => {
       let names: string[];
       try {
-        names = readdirSync(path.join(this.root, rel));
+        names = readdirSync(this.absolute(rel));
       } catch (err) {
         throw fsError(ERROR_CODES.CONTEXT, 'read folder', path.join(this.root, rel), err, 'make it readable, or exclude it in .dockerignore');
       }
@@ -124,7 +124,7 @@ export class BuildContext {
         const child = rel === '' ? name : `${rel}/${name}`;
         const withinSource = dir.rel === '' ? child : child.slice(dir.rel.length + 1);
         const ignored = this.isIgnored(child) || (exclude?.excludes(withinSource) ?? false);
-        const entry = this.entrySync(child);
+        const entry = this.entrySync(child, this.absolute(child));
         if (!entry) continue;
         if (entry.type === 'directory') {
           if (ignored && this.canSkip(child, withinSource, exclude)) continue;
@@ -166,8 +166,15 @@ export class BuildContext {
     return this.entrySync(rel);
   }
 
-  private entrySync(rel: string): ContextEntry | undefined {
-    const abs = rel === '' ? this.root : path.join(this.root, rel);
+  /**
+   * The absolute path of a clean relative path (names joined by single slashes, as the walk makes
+   * them), by concatenation: path.join's normalising was a sixth of a warm rebuild's garbage.
+   */
+  private absolute(rel: string): string {
+    return rel === '' ? this.root : this.root === '/' ? `/${rel}` : `${this.root}/${rel}`;
+  }
+
+  private entrySync(rel: string, abs = rel === '' ? this.root : path.join(this.root, rel)): ContextEntry | undefined {
     let st: Stats;
     try {
       // Number stats, not bigint: 20,000 bigint stat objects cost more in garbage collection than
