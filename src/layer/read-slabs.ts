@@ -1,12 +1,14 @@
 /**
- * Memory to read small files into, reused once the compressor has copied the bytes out.
+ * Memory a tar stream is written into, reused once the compressor has copied the bytes out.
  *
- * A cold build reads thousands of small files. `readFileSync` gives each its own ArrayBuffer, and
- * V8 answers every few megabytes of new outside-the-heap memory with a full collection that marks
- * the whole live heap (a large context's file lists): on the 20,000-file benchmark that was 41
- * collections and about 2 s of CPU across the main thread and V8's helpers. Reading into shared
- * 1 MiB slabs and recycling them removes nearly all of it (docs/decisions.md, "Reading small
- * files into recycled slabs").
+ * A cold build writes thousands of small files. Giving each its own buffer (`readFileSync`)
+ * made V8 answer every few megabytes of new outside-the-heap memory with a full collection that
+ * marks the whole live heap (a large context's file lists): on the 20,000-file benchmark, 41
+ * collections and about 2 s of CPU. Handing each file, its header and its padding down the
+ * stream as separate chunks cost as much again in per-chunk stream work. A `SlabWriter` instead
+ * writes headers, file contents (read straight into place) and padding into 1 MiB slabs and hands
+ * them on in pieces of at least 256 KiB (docs/decisions.md, "Writing tar streams into recycled
+ * slabs").
  *
  * Ownership is counted in bytes: a slab is reused only after every byte handed out from it has
  * been released by `releaseChunk`, which the block compressor calls once it has copied a chunk.
@@ -16,15 +18,16 @@
 import { closeSync, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 
 const SLAB_SIZE = 1024 * 1024;
-/** Free slabs kept for the next file; beyond this they are left to the garbage collector. */
+/** Free slabs kept for the next stream; beyond this they are left to the garbage collector. */
 const MAX_FREE_SLABS = 8;
+/** Bytes gathered before a piece is handed on. */
+const PIECE_SIZE = 256 * 1024;
 
-/** The largest file `readSmallFile` takes (one byte of each slab is kept to notice a file that grew). */
+/** The largest file `readFile` takes (one byte of the slab is kept to notice a file that grew). */
 export const SMALL_FILE_LIMIT = SLAB_SIZE - 1;
 
 interface Slab {
   buffer: Buffer;
-  used: number;
   /** Bytes handed out and not yet released. */
   pending: number;
   /** No more bytes will be handed out from it. */
@@ -33,36 +36,109 @@ interface Slab {
 
 const slabOf = new WeakMap<ArrayBufferLike, Slab>();
 const free: Slab[] = [];
-let current: Slab | undefined;
 let idleTimer: NodeJS.Timeout | undefined;
 
-/**
- * Read the whole of `path` (expected to hold `size` ≤ SMALL_FILE_LIMIT bytes) into slab memory.
- * Returns the bytes actually there, one more than `size` if the file has grown, so the caller can
- * tell a changed file from an unchanged one exactly as with `readFileSync`; and the file's stat
- * taken on the open file after reading (cheaper than a second lookup by path).
- */
-export function readSmallFile(path: string, size: number): { bytes: Buffer; after: Stats } {
-  const want = size + 1;
-  const slab = slabWithRoom(want);
-  const fd = openSync(path, 'r');
-  let n = 0;
-  let after: Stats;
-  try {
-    for (;;) {
-      const got = readSync(fd, slab.buffer, slab.used + n, want - n, n);
-      if (got === 0) break;
-      n += got;
-      if (n === want) break;
+/** Writes one byte stream into slabs; `take` hands out what is written, in order. */
+export class SlabWriter {
+  private slab: Slab | undefined;
+  /** End of the bytes written into the current slab. */
+  private used = 0;
+  /** Start of the bytes written and not yet handed out. */
+  private mark = 0;
+  private readonly pieces: Buffer[] = [];
+
+  /** Copy `bytes` in (across slabs if need be). */
+  write(bytes: Uint8Array): void {
+    for (let at = 0; at < bytes.length; ) {
+      const slab = this.room(Math.min(bytes.length - at, SLAB_SIZE));
+      const n = Math.min(bytes.length - at, SLAB_SIZE - this.used);
+      slab.buffer.set(bytes.subarray(at, at + n), this.used);
+      this.used += n;
+      at += n;
     }
-    after = fstatSync(fd);
-  } finally {
-    closeSync(fd);
   }
-  const bytes = slab.buffer.subarray(slab.used, slab.used + n);
-  slab.used += n;
-  slab.pending += n;
-  return { bytes, after };
+
+  /** `n` zero bytes (tar padding). */
+  zeros(n: number): void {
+    for (let left = n; left > 0; ) {
+      const slab = this.room(Math.min(left, SLAB_SIZE));
+      const k = Math.min(left, SLAB_SIZE - this.used);
+      slab.buffer.fill(0, this.used, this.used + k);
+      this.used += k;
+      left -= k;
+    }
+  }
+
+  /**
+   * Read the whole of `path`, expected to hold `size` ≤ SMALL_FILE_LIMIT bytes, into place.
+   * `bytes` is what is actually there: one byte more than `size` if the file has grown, fewer if it
+   * shrank; only an exact read is kept (`keep`), anything else is for the caller to refuse.
+   * `after` is the file's stat taken on the open file after reading (cheaper than a second lookup
+   * by path).
+   */
+  readFile(path: string, size: number): { bytes: Buffer; after: Stats; keep: () => void } {
+    const want = size + 1;
+    const slab = this.room(want);
+    const start = this.used;
+    const fd = openSync(path, 'r');
+    let n = 0;
+    let after: Stats;
+    try {
+      for (;;) {
+        const got = readSync(fd, slab.buffer, start + n, want - n, n);
+        if (got === 0) break;
+        n += got;
+        if (n === want) break;
+      }
+      after = fstatSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    return {
+      bytes: slab.buffer.subarray(start, start + n),
+      after,
+      keep: () => {
+        if (n === size && this.slab === slab && this.used === start) this.used += size;
+      },
+    };
+  }
+
+  /** Pieces ready to hand on: everything written once at least PIECE_SIZE is, or all of it when `all`. */
+  take(all = false): Buffer[] {
+    if (this.slab && (all ? this.used > this.mark : this.used - this.mark >= PIECE_SIZE)) this.handOut();
+    return this.pieces.splice(0);
+  }
+
+  /** Done writing (or failed): the slab may be reused once everything handed out is released. */
+  close(): void {
+    if (!this.slab) return;
+    this.slab.retired = true;
+    if (this.slab.pending === 0) reuse(this.slab);
+    this.slab = undefined;
+  }
+
+  /** The current slab with `n` contiguous bytes free (n ≤ SLAB_SIZE); the full one's rest is handed out first. */
+  private room(n: number): Slab {
+    if (this.slab && SLAB_SIZE - this.used >= n) return this.slab;
+    if (this.slab) {
+      if (this.used > this.mark) this.handOut();
+      this.slab.retired = true;
+      if (this.slab.pending === 0) reuse(this.slab);
+    }
+    this.slab = free.pop() ?? newSlab();
+    this.slab.retired = false;
+    this.used = 0;
+    this.mark = 0;
+    releaseFreeSlabsWhenIdle();
+    return this.slab;
+  }
+
+  private handOut(): void {
+    const slab = this.slab!;
+    this.pieces.push(slab.buffer.subarray(this.mark, this.used));
+    slab.pending += this.used - this.mark;
+    this.mark = this.used;
+  }
 }
 
 /** The block compressor has copied `chunk`: its bytes may be overwritten once their whole slab is released. */
@@ -75,21 +151,8 @@ export function releaseChunk(chunk: Uint8Array): void {
   if (slab.retired && slab.pending === 0) reuse(slab);
 }
 
-function slabWithRoom(bytes: number): Slab {
-  if (current && SLAB_SIZE - current.used >= bytes) return current;
-  if (current) {
-    current.retired = true;
-    if (current.pending === 0) reuse(current);
-  }
-  current = free.pop() ?? newSlab();
-  current.retired = false;
-  current.used = 0;
-  releaseFreeSlabsWhenIdle();
-  return current;
-}
-
 function newSlab(): Slab {
-  const slab: Slab = { buffer: Buffer.allocUnsafeSlow(SLAB_SIZE), used: 0, pending: 0, retired: false };
+  const slab: Slab = { buffer: Buffer.allocUnsafeSlow(SLAB_SIZE), pending: 0, retired: false };
   slabOf.set(slab.buffer.buffer, slab);
   return slab;
 }
@@ -105,7 +168,6 @@ function releaseFreeSlabsWhenIdle(): void {
     idleTimer = setTimeout(() => {
       idleTimer = undefined;
       free.length = 0;
-      current = undefined;
     }, 1000);
     idleTimer.unref();
   }

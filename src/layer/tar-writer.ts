@@ -1,19 +1,17 @@
 /**
- * Deterministic tar writing on tar-stream: the same entries give the same bytes on any machine.
- * Entries are sorted, times clamped to the epoch, owners numeric only, hard links written once.
+ * Deterministic tar writing: the same entries give the same bytes on any machine. Entries are
+ * sorted, times clamped to the epoch, owners numeric only, hard links written once.
+ *
+ * Headers, small files (read straight into place) and padding are written into recycled slabs
+ * and handed on in pieces of at least 256 KiB (read-slabs.ts); larger files stream through.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, type Stats } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import { ERROR_CODES, LadingError, fsError } from '../errors.ts';
 import { sortEntries, type LayerEntry } from './entry.ts';
-import { readSmallFile, SMALL_FILE_LIMIT } from './read-slabs.ts';
-
-const EMPTY = Buffer.alloc(0);
-
-type TarHeader = Partial<tar.Header> & Pick<tar.Header, 'name'>;
+import { SlabWriter, SMALL_FILE_LIMIT } from './read-slabs.ts';
+import { encodeTarHeader, type TarHeader } from './tar-header.ts';
 
 export interface TarWriteOptions {
   /** Latest mtime any entry may carry, in seconds (SOURCE_DATE_EPOCH); 0 when unset. */
@@ -25,21 +23,12 @@ export const USTAR_MAX_SIZE = 0o77777777777;
 /** The largest uid/gid a ustar header holds; above it PAX `uid`/`gid` records are written. */
 export const USTAR_MAX_ID = 0o7777777;
 
-// tar-stream replaces a zero mode with its defaults; passing the file-type bits keeps the
-// permission bits exact (the header only stores mode & 0o7777).
-const TYPE_BITS: Record<string, number> = {
-  file: 0o100000,
-  directory: 0o040000,
-  symlink: 0o120000,
-  link: 0o100000,
-  'character-device': 0o020000,
-  'block-device': 0o060000,
-  fifo: 0o010000,
-};
+/** End of archive: two zero records. */
+const END_OF_ARCHIVE = 1024;
 
 /**
- * Turn one entry into a tar-stream header. Exported so that header encoding (PAX records for big
- * sizes and ids) can be tested without writing gigabytes.
+ * Turn one entry into a tar header. Exported so that header encoding (PAX records for big sizes
+ * and ids) can be tested without writing gigabytes.
  */
 export function tarHeaderFor(entry: LayerEntry, epoch: number, hardlinkTarget?: string): TarHeader {
   const type = hardlinkTarget !== undefined ? 'link' : entry.type === 'hardlink' ? 'link' : entry.type;
@@ -51,18 +40,15 @@ export function tarHeaderFor(entry: LayerEntry, epoch: number, hardlinkTarget?: 
   for (const [key, value] of Object.entries(entry.xattrs ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     pax[`SCHILY.xattr.${key}`] = value;
   }
-  const mtime = Math.min(Math.max(0, Math.floor(entry.mtime ?? epoch)), epoch);
   const header: TarHeader = {
     // Directories end in '/', as every other tar writer (and Docker) records them.
     name: type === 'directory' ? `${entry.path}/` : entry.path,
     type,
-    mode: (entry.mode & 0o7777) | (TYPE_BITS[type] ?? 0o100000),
+    mode: entry.mode & 0o7777,
     uid: Math.min(entry.uid, USTAR_MAX_ID),
     gid: Math.min(entry.gid, USTAR_MAX_ID),
     size,
-    mtime: new Date(mtime * 1000),
-    uname: '',
-    gname: '',
+    mtime: Math.min(Math.max(0, Math.floor(entry.mtime ?? epoch)), epoch),
   };
   const linkname = hardlinkTarget ?? (type === 'symlink' || type === 'link' ? entry.linkname : undefined);
   if (linkname !== undefined) header.linkname = linkname;
@@ -76,13 +62,13 @@ export function tarHeaderFor(entry: LayerEntry, epoch: number, hardlinkTarget?: 
 
 /** Write `entries` as one tar stream. Sources are opened one at a time, in tar order. */
 export function createTarStream(entries: LayerEntry[], options: TarWriteOptions = {}): Readable {
-  const epoch = options.epoch ?? 0;
-  const sorted = sortEntries(entries);
-  const pack = tar.pack();
-  const firstPathOfInode = new Map<string, string>();
+  return Readable.from(tarPieces(sortEntries(entries), options.epoch ?? 0), { objectMode: false });
+}
 
-  let failure: unknown;
-  const writing = (async () => {
+async function* tarPieces(sorted: LayerEntry[], epoch: number): AsyncGenerator<Buffer> {
+  const out = new SlabWriter();
+  const firstPathOfInode = new Map<string, string>();
+  try {
     for (const entry of sorted) {
       if (entry.path === '') continue; // the root itself is never an entry
       let hardlinkTarget: string | undefined;
@@ -91,105 +77,92 @@ export function createTarStream(entries: LayerEntry[], options: TarWriteOptions 
         if (hardlinkTarget === undefined) firstPathOfInode.set(entry.linkKey, entry.path);
       }
       const header = tarHeaderFor(entry, epoch, hardlinkTarget);
-      if (header.type === 'file' && (header.size ?? 0) > 0) {
-        await writeBody(pack, header, entry);
-      } else {
-        // An empty body closes a file entry at once; other types have none.
-        await new Promise<void>((resolve, reject) => {
-          const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
-          if (header.type === 'file') pack.entry(header, EMPTY, cb);
-          else pack.entry(header, cb);
-        });
+      out.write(encodeTarHeader(header));
+      if (header.size > 0) {
+        const streamed = await writeBody(out, header.size, entry);
+        if (streamed) {
+          // A large file: what was written before it, then its own chunks as they are read.
+          yield* out.take(true);
+          yield* streamed;
+        }
+        if (header.size % 512 !== 0) out.zeros(512 - (header.size % 512));
       }
+      yield* out.take();
     }
-    pack.finalize();
-  })().catch((err: unknown) => {
-    failure = err;
-    pack.destroy(err as Error);
-  });
-  // The failure reaches the reader through `chunks` below; a pack that fails before anyone reads
-  // it (the first file unreadable) must not also raise an unhandled 'error' event.
-  pack.on('error', () => {});
-
-  // tar-stream's pack is a streamx stream; Readable.from gives a Node stream that pulls from it
-  // only as fast as the consumer reads, so memory stays bounded. When the pack fails, report the
-  // writer's own error (which names the file) rather than tar-stream's.
-  async function* chunks(): AsyncGenerator<Buffer> {
-    try {
-      for await (const chunk of pack as AsyncIterable<Buffer>) yield chunk;
-    } catch (err) {
-      await writing;
-      throw failure ?? err;
-    }
-    await writing;
-    if (failure !== undefined) throw failure;
+    out.zeros(END_OF_ARCHIVE);
+    yield* out.take(true);
+  } finally {
+    out.close();
   }
-  return Readable.from(chunks(), { objectMode: false });
 }
 
-async function writeBody(pack: tar.Pack, header: TarHeader, entry: LayerEntry): Promise<void> {
+type PathSource = Extract<NonNullable<LayerEntry['source']>, { kind: 'path' }>;
+
+/** Write a body into `out`, or return the chunks of one too large to buffer (the caller streams them). */
+async function writeBody(out: SlabWriter, size: number, entry: LayerEntry): Promise<AsyncGenerator<Buffer> | undefined> {
   const source = entry.source;
   if (source === undefined) {
     throw new LadingError(ERROR_CODES.INTERNAL, `layer entry ${entry.path} has a size but no content`);
   }
   if (source.kind === 'bytes') {
-    if (source.data.byteLength !== header.size) {
-      throw new LadingError(ERROR_CODES.INTERNAL, `layer entry ${entry.path}: ${source.data.byteLength} bytes given, ${header.size} declared`);
+    if (source.data.byteLength !== size) {
+      throw new LadingError(ERROR_CODES.INTERNAL, `layer entry ${entry.path}: ${source.data.byteLength} bytes given, ${size} declared`);
     }
-    await new Promise<void>((resolve, reject) =>
-      pack.entry(header, Buffer.from(source.data.buffer, source.data.byteOffset, source.data.byteLength), (err) =>
-        err ? reject(err) : resolve(),
-      ),
-    );
-    return;
+    out.write(source.data);
+    return undefined;
   }
-  if (source.kind === 'path' && (header.size ?? 0) <= SYNC_READ_LIMIT) {
-    await writeSmallFile(pack, header, entry, source);
-    return;
+  if (source.kind === 'path' && size <= SMALL_FILE_LIMIT) {
+    await writeSmallFile(out, size, entry, source);
+    return undefined;
   }
-  let sinkError: Error | undefined;
-  let sink: ReturnType<tar.Pack['entry']> | undefined;
-  const done = new Promise<void>((resolve, reject) => {
-    sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
-  });
-  // The entry can fail before we wait for it (the file changed mid-read); the read loop below
-  // reports that, so this promise must never count as unhandled.
-  done.catch(() => undefined);
+  return streamBody(size, entry, source);
+}
+
+async function writeSmallFile(out: SlabWriter, size: number, entry: LayerEntry, source: PathSource): Promise<void> {
+  let read: ReturnType<SlabWriter['readFile']>;
+  try {
+    read = out.readFile(source.path, size);
+  } catch (err) {
+    throw explainBodyError(entry, source, err);
+  }
+  if (read.bytes.length !== size) throw changedWhileRead(source.path, size);
+  read.keep();
+  if (source.digest || source.onDigest) {
+    const actual = `sha256:${createHash('sha256').update(read.bytes).digest('hex')}`;
+    await checkDigest(source, actual);
+    source.onDigest?.(actual, read.after);
+  }
+}
+
+async function* streamBody(size: number, entry: LayerEntry, source: Exclude<NonNullable<LayerEntry['source']>, { kind: 'bytes' }>): AsyncGenerator<Buffer> {
   const input = source.kind === 'path' ? createReadStream(source.path) : await source.open();
   const hash = source.kind === 'path' && (source.digest || source.onDigest) ? createHash('sha256') : undefined;
+  let written = 0;
   try {
-    // tar-stream's entry is a streamx stream, which node:stream's pipeline does not fully
-    // understand; pump by hand with backpressure.
-    const out = sink!;
-    out.on('error', (err: Error) => {
-      sinkError = err;
-    });
     for await (const chunk of input as AsyncIterable<Buffer>) {
-      if (sinkError) throw sinkError;
+      written += chunk.length;
+      if (written > size) throw changedWhileRead(source.kind === 'path' ? source.path : entry.path, size);
       hash?.update(chunk);
-      if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', resolve));
+      yield chunk;
     }
+    if (written !== size) throw changedWhileRead(source.kind === 'path' ? source.path : entry.path, size);
     if (hash && source.kind === 'path') {
       const actual = `sha256:${hash.digest('hex')}`;
       await checkDigest(source, actual);
       source.onDigest?.(actual);
     }
-    out.end(undefined);
-    await done;
   } catch (err) {
+    throw explainBodyError(entry, source, err);
+  } finally {
     input.destroy();
-    throw explainBodyError(entry, header.size ?? 0, source, err);
   }
 }
 
-/**
- * Small files are read whole with one synchronous call (from the page cache, microseconds), into
- * recycled memory (read-slabs.ts): thousands of tiny read streams, or buffers, cost more in
- * promises and garbage than the bytes themselves.
- */
-const SYNC_READ_LIMIT = SMALL_FILE_LIMIT;
-
-type PathSource = { path: string; digest?: () => Promise<string>; onDigest?: (digest: string, after?: Stats) => void };
+function changedWhileRead(where: string, size: number): LadingError {
+  return new LadingError(ERROR_CODES.CONTEXT, `${where} changed while it was being read (expected ${size} bytes)`, {
+    hint: 'do not modify the build context during a build',
+  });
+}
 
 async function checkDigest(source: PathSource, actual: string): Promise<void> {
   if (source.digest && (await source.digest()) !== actual) {
@@ -199,37 +172,10 @@ async function checkDigest(source: PathSource, actual: string): Promise<void> {
   }
 }
 
-async function writeSmallFile(pack: tar.Pack, header: TarHeader, entry: LayerEntry, source: PathSource): Promise<void> {
-  let data: Buffer;
-  let after: Stats;
-  try {
-    ({ bytes: data, after } = readSmallFile(source.path, header.size ?? 0));
-  } catch (err) {
-    throw explainBodyError(entry, header.size ?? 0, { kind: 'path', path: source.path }, err);
-  }
-  if (data.length !== header.size) {
-    throw new LadingError(ERROR_CODES.CONTEXT, `${source.path} changed while it was being read (expected ${header.size} bytes)`, {
-      hint: 'do not modify the build context during a build',
-    });
-  }
-  if (source.digest || source.onDigest) {
-    const actual = `sha256:${createHash('sha256').update(data).digest('hex')}`;
-    await checkDigest(source, actual);
-    source.onDigest?.(actual, after);
-  }
-  await new Promise<void>((resolve, reject) => pack.entry(header, data, (err) => (err ? reject(err) : resolve())));
-}
-
-function explainBodyError(entry: LayerEntry, size: number, source: NonNullable<LayerEntry['source']>, err: unknown): LadingError {
+function explainBodyError(entry: LayerEntry, source: NonNullable<LayerEntry['source']>, err: unknown): LadingError {
   if (err instanceof LadingError) return err;
   const where = source.kind === 'path' ? source.path : entry.path;
   const msg = String((err as Error)?.message ?? err);
-  if (/size mismatch/i.test(msg)) {
-    return new LadingError(ERROR_CODES.CONTEXT, `${where} changed while it was being read (expected ${size} bytes)`, {
-      cause: err,
-      hint: 'do not modify the build context during a build',
-    });
-  }
   if (typeof (err as NodeJS.ErrnoException)?.code === 'string') {
     return fsError(ERROR_CODES.CONTEXT, 'read', where, err, 'make the file readable by the user running lading, or exclude it in .dockerignore');
   }

@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { readSmallFile, releaseChunk, SMALL_FILE_LIMIT } from '../../src/layer/read-slabs.ts';
+import { releaseChunk, SlabWriter, SMALL_FILE_LIMIT } from '../../src/layer/read-slabs.ts';
 import { writeLayer } from '../../src/layer/write-layer.ts';
 import { createTarStream } from '../../src/layer/tar-writer.ts';
 import type { LayerEntry } from '../../src/layer/entry.ts';
@@ -16,46 +16,55 @@ async function tempFolder(t: { teardown: (fn: () => Promise<void>) => void }): P
   return dir;
 }
 
-test.serial('a file is read whole, and one byte more when it has grown since it was listed', async (t) => {
+test.serial('a file is read in place: whole, one byte more when it has grown, less when it shrank; kept only when asked', async (t) => {
   const dir = await tempFolder(t);
-  await fs.writeFile(path.join(dir, 'f'), 'hello world');
-  const whole = readSmallFile(path.join(dir, 'f'), 11).bytes;
-  const grown = readSmallFile(path.join(dir, 'f'), 5).bytes;
-  const shrunk = readSmallFile(path.join(dir, 'f'), 20).bytes;
-  t.is(whole.toString(), 'hello world');
-  t.is(grown.length, 6, 'grown: one byte past the expected size');
-  t.is(shrunk.length, 11, 'shrunk: what is there');
-  const st = await fs.stat(path.join(dir, 'f'));
-  const again = readSmallFile(path.join(dir, 'f'), 11);
-  t.is(again.after.ino, st.ino, 'the stat of the file read, after the read');
-  releaseChunk(again.bytes);
-  for (const chunk of [whole, grown, shrunk]) releaseChunk(chunk);
-  t.throws(() => readSmallFile(path.join(dir, 'missing'), 3), { code: 'ENOENT' });
+  const file = path.join(dir, 'f');
+  await fs.writeFile(file, 'hello world');
+  const out = new SlabWriter();
+  const grown = out.readFile(file, 5);
+  t.is(grown.bytes.length, 6, 'grown: one byte past the expected size');
+  const shrunk = out.readFile(file, 20);
+  t.is(shrunk.bytes.length, 11, 'shrunk: what is there');
+  const whole = out.readFile(file, 11);
+  t.is(whole.bytes.toString(), 'hello world');
+  t.is(whole.after.ino, (await fs.stat(file)).ino, 'the stat of the file read, after the read');
+  whole.keep();
+  t.throws(() => out.readFile(path.join(dir, 'missing'), 3), { code: 'ENOENT' });
+  // Only the kept read is in the stream.
+  out.write(Buffer.from('!'));
+  const pieces = out.take(true);
+  t.is(Buffer.concat(pieces).toString(), 'hello world!');
+  for (const piece of pieces) releaseChunk(piece);
+  out.close();
   t.is(SMALL_FILE_LIMIT, 1024 * 1024 - 1);
 });
 
-test.serial('slab memory is reused only after every chunk cut from it has been released', async (t) => {
-  const dir = await tempFolder(t);
-  const big = path.join(dir, 'big');
-  await fs.writeFile(big, Buffer.alloc(600 * 1024, 1));
-  // Two 600 KiB reads cannot share a 1 MiB slab: the second retires the first.
-  const first = readSmallFile(big, 600 * 1024).bytes;
-  await fs.writeFile(big, Buffer.alloc(600 * 1024, 2));
-  const second = readSmallFile(big, 600 * 1024).bytes;
-  t.true(first.buffer !== second.buffer);
-  // The first slab is retired but still held: a third read must not land in it.
-  await fs.writeFile(big, Buffer.alloc(600 * 1024, 3));
-  const third = readSmallFile(big, 600 * 1024).bytes;
-  t.true(third.buffer !== first.buffer);
-  t.is(first[0], 1, 'unreleased bytes are never overwritten');
-  // Released (in two pieces, as a stream might cut it), the first slab is taken by the next new slab.
-  releaseChunk(first.subarray(0, 1000));
-  releaseChunk(first.subarray(1000));
-  await fs.writeFile(big, Buffer.alloc(600 * 1024, 4));
-  const fourth = readSmallFile(big, 600 * 1024).bytes;
-  t.true(fourth.buffer === first.buffer, 'the released slab is reused');
-  t.is(second[0], 2);
-  t.is(third[0], 3);
+test.serial('slab memory is reused only after every piece cut from it has been released', (t) => {
+  const out = new SlabWriter();
+  // 600 KiB pieces: two cannot share a 1 MiB slab, so each write retires the slab before it.
+  out.write(Buffer.alloc(600 * 1024, 1));
+  const [first] = out.take(true);
+  out.write(Buffer.alloc(600 * 1024, 2));
+  const [second] = out.take(true);
+  t.true(first!.buffer !== second!.buffer);
+  out.write(Buffer.alloc(600 * 1024, 3));
+  const [third] = out.take(true);
+  t.true(third!.buffer !== first!.buffer, 'the first slab is retired but not released: never reused');
+  t.is(first![0], 1, 'unreleased bytes are never overwritten');
+  // Released in two parts (as a stream might cut it), the first slab is the next one taken.
+  releaseChunk(first!.subarray(0, 1000));
+  releaseChunk(first!.subarray(1000));
+  out.write(Buffer.alloc(600 * 1024, 4));
+  const [fourth] = out.take(true);
+  t.true(fourth!.buffer === first!.buffer, 'the released slab is reused');
+  t.is(second![0], 2);
+  t.is(third![0], 3);
+  // Small writes gather into pieces of at least 256 KiB.
+  for (let i = 0; i < 100; i++) out.write(Buffer.alloc(1000, i));
+  t.deepEqual(out.take(), [], 'not yet a piece');
+  for (let i = 0; i < 200; i++) out.write(Buffer.alloc(1000, i));
+  t.is(out.take().reduce((n, p) => n + p.length, 0), 300_000);
+  out.close();
 });
 
 test.serial('concurrent layers of many small files come out byte for byte while read slabs and compressed buffers are recycled', async (t) => {

@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import tar from 'tar-stream';
 import { createTarStream, tarHeaderFor, USTAR_MAX_SIZE } from '../../src/layer/tar-writer.ts';
-import { opaqueEntry, whiteoutEntry, type LayerEntry } from '../../src/layer/entry.ts';
+import { encodeTarHeader } from '../../src/layer/tar-header.ts';
+import { opaqueEntry, sortEntries, whiteoutEntry, type LayerEntry } from '../../src/layer/entry.ts';
 
 const longName = `deep/${'d'.repeat(60)}/${'n'.repeat(134)}`; // 200 characters
 const longTarget = `/${'t'.repeat(149)}`; // 150 characters
@@ -104,18 +105,11 @@ test('a header for a file over 8 GiB carries a PAX size record', async (t) => {
   t.true(size > USTAR_MAX_SIZE);
   const header = tarHeaderFor({ path: 'huge.bin', type: 'file', mode: 0o644, uid: 0, gid: 0, size }, 0);
   t.deepEqual(header.pax, { size: String(size) });
-  // Encode the header alone (no body) and read the PAX record back from the bytes.
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (c: unknown) => chunks.push(c as Buffer));
-  pack.on('error', () => undefined);
-  // The headers go out when the body starts; a few bytes are enough to see them.
-  pack.entry(header).write(Buffer.alloc(16));
-  await new Promise((r) => setTimeout(r, 20));
-  pack.destroy();
-  const raw = Buffer.concat(chunks);
+  // Encode the header alone and read the PAX record back from the bytes.
+  const raw = encodeTarHeader(header);
   t.true(raw.includes(Buffer.from(` size=${size}\n`)));
   t.is(raw[156], 'x'.charCodeAt(0), 'the first header is a PAX extended header');
+  t.is(raw.length % 512, 0);
 });
 
 test('uid and gid above the ustar range get PAX records', (t) => {
@@ -130,4 +124,81 @@ test('a file that changes size while it is written fails the layer with a clear 
   await fs.writeFile(file, 'grown beyond what was declared');
   const err = await t.throwsAsync(tarBytes([{ path: 'f', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 3, source: { kind: 'path', path: file } }]));
   t.regex(err!.message, /changed while it was being read/);
+});
+
+/**
+ * The bytes tar-stream 3's pack wrote for the same entries (how every layer was written before our
+ * own writer): the reference our writer must match byte for byte, so no layer digest moves.
+ */
+async function tarStreamBytes(entries: LayerEntry[], epoch: number): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  pack.on('data', (c: unknown) => chunks.push(c as Buffer));
+  const done = new Promise<void>((resolve) => pack.on('end', () => resolve()));
+  const typeBits: Record<string, number> = { file: 0o100000, directory: 0o040000, symlink: 0o120000, link: 0o100000, 'character-device': 0o020000, 'block-device': 0o060000, fifo: 0o010000 };
+  const firstPathOfInode = new Map<string, string>();
+  for (const entry of sortEntries(entries)) {
+    if (entry.path === '') continue;
+    let target: string | undefined;
+    if (entry.type === 'file' && entry.linkKey !== undefined) {
+      target = firstPathOfInode.get(entry.linkKey);
+      if (target === undefined) firstPathOfInode.set(entry.linkKey, entry.path);
+    }
+    const h = tarHeaderFor(entry, epoch, target);
+    const header: Partial<tar.Header> & { name: string } = { ...h, mode: h.mode | (typeBits[h.type] ?? 0o100000), mtime: new Date(h.mtime * 1000), uname: '', gname: '' };
+    let body: Buffer | undefined;
+    if (h.type === 'file' && h.size > 0) {
+      const source = entry.source!;
+      body = source.kind === 'bytes' ? Buffer.from(source.data) : source.kind === 'path' ? await fs.readFile(source.path) : Buffer.alloc(0);
+    } else if (h.type === 'file') body = Buffer.alloc(0);
+    await new Promise<void>((resolve, reject) => {
+      const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
+      if (body) pack.entry(header, body, cb);
+      else pack.entry(header, cb);
+    });
+  }
+  pack.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+test('byte for byte what tar-stream wrote: long, unicode and split names, PAX records, links, devices, big and small bodies', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'lading-tar-'));
+  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
+  const onDisk = async (name: string, size: number): Promise<LayerEntry['source']> => {
+    const file = path.join(dir, name);
+    const data = Buffer.alloc(size);
+    for (let i = 0; i < size; i += 4096) data.write(`${name}:${i}`, i);
+    await fs.writeFile(file, data);
+    return { kind: 'path', path: file };
+  };
+  const entries: LayerEntry[] = [
+    ...sampleEntries(),
+    { path: `${'p'.repeat(100)}`, type: 'file', mode: 0o600, uid: 1, gid: 2, size: 512, source: await onDisk('exact512', 512) },
+    { path: `${'q'.repeat(101)}`, type: 'file', mode: 0o600, uid: 0, gid: 0, size: 1, source: bytes('q') },
+    { path: `${'a'.repeat(150)}/${'b'.repeat(99)}`, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 3, source: bytes('abc') },
+    { path: `${'a'.repeat(155)}/${'c'.repeat(100)}`, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 3, source: bytes('xyz') },
+    { path: `${'a'.repeat(156)}/c`, type: 'directory', mode: 0o755, uid: 0, gid: 0 },
+    { path: 'ünïcödé/名前.txt', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 2, source: bytes('ok') },
+    { path: 'link-unicode', type: 'symlink', mode: 0o777, uid: 0, gid: 0, linkname: 'ziel/ü' },
+    { path: 'big-ids', type: 'file', mode: 0o644, uid: 5_000_000, gid: 7, size: 0 },
+    { path: 'xattrs', type: 'file', mode: 0o755, uid: 0, gid: 0, size: 0, xattrs: { 'security.capability': 'cap', 'user.note': 'hi' } },
+    { path: 'dev/null', type: 'character-device', mode: 0o666, uid: 0, gid: 0, devmajor: 1, devminor: 3 },
+    { path: 'dev/sda', type: 'block-device', mode: 0o660, uid: 0, gid: 6, devmajor: 8, devminor: 0 },
+    { path: 'dev/fifo', type: 'fifo', mode: 0o644, uid: 0, gid: 0 },
+    { path: 'dev', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 5_000 },
+    { path: 'files/one-mib', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 1024 * 1024, source: await onDisk('one-mib', 1024 * 1024) },
+    { path: 'files/just-under', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 1024 * 1024 - 1, source: await onDisk('just-under', 1024 * 1024 - 1) },
+    { path: 'files/three-mib', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 3 * 1024 * 1024 + 7, source: await onDisk('three-mib', 3 * 1024 * 1024 + 7) },
+    { path: 'files/bytes-big', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 2 * 1024 * 1024 + 3, source: { kind: 'bytes', data: Buffer.alloc(2 * 1024 * 1024 + 3, 9) } },
+    ...Array.from({ length: 300 }, (_, i): LayerEntry => ({ path: `many/f${i}`, type: 'file', mode: 0o644, uid: 0, gid: 0, size: (i * 997) % 9000, mtime: i, source: bytes('z'.repeat((i * 997) % 9000)) })),
+  ];
+  for (const epoch of [0, 1_700_000_000]) {
+    const ours = await tarBytes(entries, epoch);
+    const theirs = await tarStreamBytes(entries, epoch);
+    t.is(ours.length, theirs.length, `epoch ${epoch}: length`);
+    let first = 0;
+    while (first < ours.length && ours[first] === theirs[first]) first++;
+    t.true(ours.equals(theirs), `epoch ${epoch}: bytes differ from ${first}: ${JSON.stringify(ours.subarray(first - first % 512, first - first % 512 + 512).toString('latin1'))} vs ${JSON.stringify(theirs.subarray(first - first % 512, first - first % 512 + 512).toString('latin1'))}`);
+  }
 });
