@@ -465,14 +465,26 @@ class StageRun {
     } else {
       const made = await this.make(step, inputs, ref);
       const entries = made.entries;
-      // With one pass the digests are known only once written: no reuse by content beforehand.
-      const written = entries.length === 0 ? undefined : await this.write(entries, ref, made.digests, key === undefined);
+      // With one pass the digests are known only once the files are read: no reuse by content
+      // beforehand, and the key is worked out while the layer's last blocks compress.
+      const knownKey = key;
+      let read: { key: string; inputs: SlotState['inputs']; indexed: Promise<IndexedLayer> } | undefined;
+      const onceRead = async (): Promise<void> => {
+        const describe = inputs.describe ?? (await inputs.describeAfter!());
+        read = {
+          key: knownKey ?? stepKey(this.key, step.key, describe, this.o.layer),
+          inputs: inputsOf(describe),
+          indexed: indexedLayerOf(entries, this.o.layer.epoch),
+        };
+      };
+      const written = entries.length === 0 ? undefined : await this.write(entries, ref, made.digests, key === undefined, onceRead);
       layer = written?.layer ?? null;
       reused = written?.reused ?? false;
-      const describe = inputs.describe ?? (await inputs.describeAfter!());
-      key ??= stepKey(this.key, step.key, describe, this.o.layer);
+      if (read === undefined) await onceRead();
+      const { indexed } = read!;
+      key = read!.key;
       const slot = this.slot(ref.step);
-      const state: SlotState = { key, parent: this.key, step: step.key, inputs: inputsOf(describe) };
+      const state: SlotState = { key, parent: this.key, step: step.key, inputs: read!.inputs };
       if (this.key === this.baseKey) state.base = this.baseIdentity;
       if (this.o.explain) {
         missReason = explainMiss(await this.b.explainStore.load(slot), state);
@@ -482,7 +494,7 @@ class StageRun {
       await this.o.cache.put({ key: parentMarker(this.key), layer: null, kind: 'parent' });
       await this.b.explainStore.save(slot, state);
       if (layer) {
-        this.appendLayer(layer, await indexedLayerOf(entries, this.o.layer.epoch));
+        this.appendLayer(layer, await indexed);
         if (this.session && step.kind !== 'run') await this.session.addLayer({ descriptor: layer, open: () => this.blobs().open(layer!) });
       }
       this.b.send({ type: 'step-done', ref, ms: Date.now() - t0, layer: layer?.digest, layerBytes: layer?.size, emptyLayer: layer === null });
@@ -543,11 +555,19 @@ class StageRun {
     ref: StepRef,
     digests: Map<LayerEntry, () => Promise<string>> | undefined,
     digestsAfterWriting = false,
+    onceRead?: () => Promise<void>,
   ): Promise<{ layer: LayerDescriptor; reused: boolean }> {
     if (digestsAfterWriting && digests) {
       // One pass: nothing to look up first, but later builds can still reuse this layer by content.
-      const layer = await this.writeNew(entries, ref);
-      const contentKey = await layerContentKey(entries, digests, this.o.layer);
+      // What needs the digests (this content key, the caller's step key) is worked out as soon as
+      // every file has been read, on a main thread that is otherwise idle while the last blocks
+      // compress.
+      let entriesWritten!: () => void;
+      const read = new Promise<void>((resolve) => (entriesWritten = resolve));
+      const writing = this.writeNew(entries, ref, entriesWritten);
+      await Promise.race([read, writing]);
+      const [contentKey] = await Promise.all([layerContentKey(entries, digests, this.o.layer), onceRead?.()]);
+      const layer = await writing;
       if (contentKey) await this.o.cache.put({ key: contentKey, layer, kind: 'content' });
       return { layer, reused: false };
     }
@@ -570,7 +590,7 @@ class StageRun {
     }
   }
 
-  private writeNew(entries: LayerEntry[], ref: StepRef): Promise<LayerDescriptor> {
+  private writeNew(entries: LayerEntry[], ref: StepRef, onEntriesWritten?: () => void): Promise<LayerDescriptor> {
     const total = entries.reduce((n, e) => n + (e.type === 'file' ? (e.size ?? 0) : 0), 0);
     const started = performance.now();
     let written = 0;
@@ -588,6 +608,7 @@ class StageRun {
       onCompressedBytes: (n) => {
         compressed += n;
       },
+      onEntriesWritten,
     });
   }
 

@@ -16,6 +16,11 @@ import { encodeTarHeader, type TarHeader } from './tar-header.ts';
 export interface TarWriteOptions {
   /** Latest mtime any entry may carry, in seconds (SOURCE_DATE_EPOCH); 0 when unset. */
   epoch?: number;
+  /**
+   * Called once every entry has been read into the stream (so every digest a one-pass reader
+   * reports is known), while its last blocks may still be compressing.
+   */
+  onEntriesWritten?: () => void;
 }
 
 /** The largest size a ustar header holds in octal; above it a PAX `size` record is written. */
@@ -62,10 +67,10 @@ export function tarHeaderFor(entry: LayerEntry, epoch: number, hardlinkTarget?: 
 
 /** Write `entries` as one tar stream. Sources are opened one at a time, in tar order. */
 export function createTarStream(entries: LayerEntry[], options: TarWriteOptions = {}): Readable {
-  return Readable.from(tarPieces(sortEntries(entries), options.epoch ?? 0), { objectMode: false });
+  return Readable.from(tarPieces(sortEntries(entries), options.epoch ?? 0, options.onEntriesWritten), { objectMode: false });
 }
 
-async function* tarPieces(sorted: LayerEntry[], epoch: number): AsyncGenerator<Buffer> {
+async function* tarPieces(sorted: LayerEntry[], epoch: number, onEntriesWritten?: () => void): AsyncGenerator<Buffer> {
   const out = new SlabWriter();
   const firstPathOfInode = new Map<string, string>();
   try {
@@ -89,6 +94,7 @@ async function* tarPieces(sorted: LayerEntry[], epoch: number): AsyncGenerator<B
       }
       yield* out.take();
     }
+    onEntriesWritten?.();
     out.zeros(END_OF_ARCHIVE);
     yield* out.take(true);
   } finally {

@@ -90,5 +90,5 @@ export async function storeTarStream(tarStream: Readable, sink: LayerSink, optio
 
 /** Write `entries` as a layer into `sink`. */
 export async function writeLayer(entries: LayerEntry[], sink: LayerSink, options: LayerWriteOptions = {}): Promise<LayerDescriptor> {
-  return storeTarStream(createTarStream(entries, { epoch: options.epoch }), sink, options);
+  return storeTarStream(createTarStream(entries, { epoch: options.epoch, onEntriesWritten: options.onEntriesWritten }), sink, options);
 }
