@@ -258,7 +258,8 @@ async function buildImage(options: BuildOptions): Promise<BuildResult> {
         }),
       ),
     );
-    await inputs.statCache.save();
+    // Saved while the outputs are written (it never fails a build: a lost cache costs a re-hash).
+    const statCacheSaved = inputs.statCache.save().catch(() => undefined);
 
     const images: PlatformImage[] = results.map((r, i) => {
       const image = finalizeImage(r.image, r.bases, options, annotations.manifest);
@@ -279,6 +280,7 @@ async function buildImage(options: BuildOptions): Promise<BuildResult> {
       { options, outputs, tags, epoch, images, bases: results.map((r) => r.bases), context: inputs.context, dockerfile: inputs.dockerfile, indexAnnotations: annotations.index, client, onWarning: (message) => options.onEvent?.({ type: 'warning', message }) },
       (it) => writeOutputs(it, outputs, tags, client, options),
     );
+    await statCacheSaved;
     const layerSizes = new Map<string, number>();
     for (const { image } of images) {
       layerSizes.set(image.manifest.config.digest, image.manifest.config.size);

@@ -179,8 +179,17 @@ function addParents(planned: Map<string, PlannedEntry>, options: CopyPlanOptions
   }
 }
 
-function joinClean(a: string, b: string): string {
+/** `a` and `b` joined and cleaned, relative to the image root (exported for its test). */
+export function joinClean(a: string, b: string): string {
+  // Most calls join a clean folder and a clean relative path (a context walk's): concatenating
+  // them is the same answer as path.join at a tenth of the cost, which 20,000 files notice.
+  if (isClean(a) && isClean(b)) return a === '' ? b : b === '' ? a : `${a}/${b}`;
   return path.join('/', a, b).slice(1);
+}
+
+/** Relative, no empty, `.` or `..` component, no leading or trailing slash ('' is clean). */
+function isClean(p: string): boolean {
+  return !/(?:^|\/)\.{1,2}(?:\/|$)|\/\/|^\/|\/$/.test(p);
 }
 
 /** A folder path with symlinks resolved inside the image (cleaned only, without an image). */

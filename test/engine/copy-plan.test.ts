@@ -3,7 +3,8 @@
  * the image and CopyMatch lists standing in for what the context matched. No files are read.
  */
 import test, { type ExecutionContext } from 'ava';
-import { parseChmod, planCopy, type CopyMatch, type CopySourceFile } from '../../src/engine/copy-plan.ts';
+import path from 'node:path';
+import { joinClean, parseChmod, planCopy, type CopyMatch, type CopySourceFile } from '../../src/engine/copy-plan.ts';
 import { LadingError } from '../../src/errors.ts';
 import { FsIndex, type FsNode } from '../../src/layer/fs-index.ts';
 import { planCases, type PlanCase, type SourceSpec } from './copy-plan-cases.ts';
@@ -113,4 +114,14 @@ test('parseChmod: symbolic clauses apply in order, = clears the class first', (t
   t.is(parseChmod('o=u-w', location)(0o750, false), 0o755);
   t.is(parseChmod('a+X', location)(0o644, false), 0o644, 'X adds nothing to a file without execute bits');
   t.is(parseChmod('a+X', location)(0o600, true), 0o711, 'X adds execute to a directory');
+});
+
+test('joinClean answers as path.join does, for clean and unclean parts alike', (t) => {
+  const parts = ['', '.', '..', 'a', 'b.c', '.hidden', '..x', 'x..', '...', '/', '//', 'a/', '/a', 'a/b', 'a//b', 'a/./b', 'a/../b', './a', '../a', 'a/..', 'a/.'];
+  for (const a of parts) {
+    for (const c of parts) {
+      const folder = a + (c ? `/${c}` : '');
+      for (const b of parts) t.is(joinClean(folder, b), path.join('/', folder, b).slice(1), JSON.stringify([folder, b]));
+    }
+  }
 });
