@@ -12,7 +12,7 @@
 export interface TarHeader {
   name: string;
   type: 'file' | 'link' | 'symlink' | 'character-device' | 'block-device' | 'directory' | 'fifo';
-  /** Including the file-type bits; only `mode & 0o7777` is written. */
+  /** Permission bits: only `mode & 0o7777` is written. */
   mode: number;
   uid: number;
   gid: number;
