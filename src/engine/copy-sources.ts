@@ -26,8 +26,11 @@ function fromContextEntry(context: BuildContext, e: ContextEntry, pass?: SingleP
       return read !== undefined ? Promise.resolve(read) : (digest ??= context.digest(e));
     };
     file.digest = digestOf;
-    file.knownDigest = () => pass?.read.get(e.abs) ?? context.knownDigest(e);
-    if (pass && context.knownDigest(e) === undefined) {
+    // A digest the stat cache knows for this signature stays right: look it up once, and again
+    // only while it is unknown (warm rebuilds ask three times per file).
+    let known = context.knownDigest(e);
+    file.knownDigest = () => pass?.read.get(e.abs) ?? (known ??= context.knownDigest(e));
+    if (pass && known === undefined) {
       file.source = {
         kind: 'path',
         path: e.abs,
@@ -115,13 +118,18 @@ export function isHeredocSource(source: string, inline: { name: string }[]): boo
 /** Whether most of the matched context files would have to be read to know their digests. */
 export function mostlyCold(matches: CopyMatch[]): boolean {
   let files = 0;
+  for (const m of matches) for (const f of m.root.type === 'directory' ? m.entries : [m.root]) if (f.type === 'file') files++;
+  // Stop as soon as the answer is settled: a warm rebuild looks up half its files, not all.
+  let known = 0;
   let unknown = 0;
   for (const m of matches) {
     for (const f of m.root.type === 'directory' ? m.entries : [m.root]) {
       if (f.type !== 'file') continue;
-      files++;
       if (f.knownDigest?.() === undefined) unknown++;
+      else known++;
+      if (unknown * 2 > files) return true;
+      if (known * 2 >= files) return false;
     }
   }
-  return files > 0 && unknown * 2 > files;
+  return false;
 }

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { createTarStream, tarHeaderFor, USTAR_MAX_SIZE } from '../../src/layer/tar-writer.ts';
 import { encodeTarHeader } from '../../src/layer/tar-header.ts';
@@ -124,6 +125,23 @@ test('a file that changes size while it is written fails the layer with a clear 
   await fs.writeFile(file, 'grown beyond what was declared');
   const err = await t.throwsAsync(tarBytes([{ path: 'f', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 3, source: { kind: 'path', path: file } }]));
   t.regex(err!.message, /changed while it was being read/);
+  // Shrunk: fewer bytes than declared, read whole (small) or streamed (over 1 MiB).
+  const small = await t.throwsAsync(tarBytes([{ path: 'f', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 100, source: { kind: 'path', path: file } }]));
+  t.regex(small!.message, new RegExp(`${file} changed while it was being read \\(expected 100 bytes\\)`));
+  const big = path.join(dir, 'big');
+  await fs.writeFile(big, Buffer.alloc(2 * 1024 * 1024, 1));
+  for (const size of [3 * 1024 * 1024, 2 * 1024 * 1024 - 1]) {
+    const e = await t.throwsAsync(tarBytes([{ path: 'big', type: 'file', mode: 0o644, uid: 0, gid: 0, size, source: { kind: 'path', path: big } }]));
+    t.regex(e!.message, new RegExp(`${big} changed while it was being read \\(expected ${size} bytes\\)`), `declared ${size}`);
+  }
+  // A stream source (a file from another image) that delivers more or less than its header says.
+  for (const [size, data] of [[5, 'too long by far'], [50, 'short']] as const) {
+    const e = await t.throwsAsync(tarBytes([{ path: 's', type: 'file', mode: 0o644, uid: 0, gid: 0, size, source: { kind: 'stream', open: () => Readable.from([Buffer.from(data)]) } }]));
+    t.regex(e!.message, /s changed while it was being read/);
+  }
+  // Unreadable: the error names the file and says what to do.
+  const missing = await t.throwsAsync(tarBytes([{ path: 'm', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 3, source: { kind: 'path', path: path.join(dir, 'missing') } }]));
+  t.regex(missing!.message, /missing/);
 });
 
 /**
