@@ -7,24 +7,17 @@
  * compares the two). That includes its habits: the ustar header after a PAX header is named
  * `PaxHeader`, sizes too large for octal are written in base-256, empty owner names are left out.
  */
+import type { TarEntry } from './tar-reader.ts';
 
-/** What a header holds; the type and link fields follow tar-stream's names. */
-export interface TarHeader {
+/**
+ * What a header holds: the fields a reader gives back (tar-reader.ts), with tar's own names for
+ * the name (a directory's ends in '/') and the types (a hard link is `link`).
+ */
+export interface TarHeader extends Pick<TarEntry, 'mode' | 'uid' | 'gid' | 'size' | 'mtime' | 'linkname' | 'devmajor' | 'devminor'> {
   name: string;
   type: 'file' | 'link' | 'symlink' | 'character-device' | 'block-device' | 'directory' | 'fifo';
-  /** Permission bits: only `mode & 0o7777` is written. */
-  mode: number;
-  uid: number;
-  gid: number;
-  /** Body size: always 0 for anything but a regular file. */
-  size: number;
-  /** Seconds since the epoch. */
-  mtime: number;
-  linkname?: string;
   uname?: string;
   gname?: string;
-  devmajor?: number;
-  devminor?: number;
   pax?: Record<string, string>;
 }
 
