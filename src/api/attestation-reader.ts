@@ -11,7 +11,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ERROR_CODES, LadingError } from '../errors.ts';
 import type { InTotoStatement, SlsaProvenance, SpdxDocument } from '../attest/index.ts';
-import { INTOTO_STATEMENT_TYPE, SLSA_PROVENANCE_PREDICATE_TYPE, SPDX_PREDICATE_TYPE } from '../attest/index.ts';
+import { INTOTO_STATEMENT_TYPE, SLSA_PROVENANCE_PREDICATE_TYPE, SPDX_PREDICATE_TYPE } from '../attest/predicates.ts';
 import { digestHex, sha256 } from '../image/digest.ts';
 import type { BlobSource } from '../image/image.ts';
 import { isIndexMediaType, isManifestMediaType } from '../image/mediatypes.ts';

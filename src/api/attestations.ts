@@ -18,17 +18,11 @@
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { ERROR_CODES, LadingError } from '../errors.ts';
-import {
-  attestationTimestamp,
-  generateProvenance,
-  generateSpdx,
-  gitSource,
-  sbomStatement,
-  scanLayers,
-  SLSA_PROVENANCE_PREDICATE_TYPE,
-  SPDX_MEDIA_TYPE,
-  SPDX_PREDICATE_TYPE,
-} from '../attest/index.ts';
+// The scanners and generators load only when a statement is made (makeStatements): a build
+// without attestations never needs them.
+import { gitSource } from '../attest/git.ts';
+import { SLSA_PROVENANCE_PREDICATE_TYPE, SPDX_MEDIA_TYPE, SPDX_PREDICATE_TYPE } from '../attest/predicates.ts';
+import { attestationTimestamp } from '../attest/time.ts';
 import type { BuildContext } from '../context/context.ts';
 import { sha256 } from '../image/digest.ts';
 import { descriptorOf, type BlobSource, type Image, type ImageIndex } from '../image/image.ts';
@@ -162,6 +156,7 @@ export async function withAttestations(
  */
 export async function makeStatements(input: AttestationInput, settings: AttestationSettings): Promise<MadeStatement[][]> {
   const { options, epoch } = input;
+  const { generateProvenance, generateSpdx, sbomStatement, scanLayers } = await import('../attest/index.ts');
   const created = attestationTimestamp(epoch);
   const provenanceCommon = settings.provenance ? await provenanceFacts(input) : undefined;
   const out: MadeStatement[][] = [];

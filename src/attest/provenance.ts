@@ -16,8 +16,9 @@ import type { GeneratedDocument } from './spdx.ts';
 import { splitReference } from './spdx.ts';
 import { attestationTimestamp } from './time.ts';
 
-export const INTOTO_STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
-export const SLSA_PROVENANCE_PREDICATE_TYPE = 'https://slsa.dev/provenance/v1';
+import { INTOTO_STATEMENT_TYPE, SLSA_PROVENANCE_PREDICATE_TYPE } from './predicates.ts';
+
+export { INTOTO_STATEMENT_TYPE, SLSA_PROVENANCE_PREDICATE_TYPE };
 export const LADING_BUILD_TYPE = 'https://lading.dev/build-types/dockerfile/v1';
 export const DEFAULT_BUILDER_ID = 'https://lading.dev/builders/cli/v1';
 

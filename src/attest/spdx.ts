@@ -14,8 +14,9 @@ import { formatPurl } from './purl.ts';
 import type { ScanResult, ScannedPackage } from './scan/types.ts';
 import { attestationTimestamp } from './time.ts';
 
-export const SPDX_PREDICATE_TYPE = 'https://spdx.dev/Document';
-export const SPDX_MEDIA_TYPE = 'application/spdx+json';
+import { SPDX_MEDIA_TYPE, SPDX_PREDICATE_TYPE } from './predicates.ts';
+
+export { SPDX_MEDIA_TYPE, SPDX_PREDICATE_TYPE };
 const NOASSERTION = 'NOASSERTION';
 const TOOL = `Tool: lading-${VERSION}`;
 
